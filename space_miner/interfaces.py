@@ -1,0 +1,280 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The interface contract: every topic and service, its type, QoS and rate; joint orders.
+
+This module is the one place where a topic name, a message type or a QoS is written
+(DESIGN.md section 4). It imports nothing from ROS at import time, so the core, the
+harness and the rosbag tools can use it too; :meth:`QosSpec.to_rclpy` and
+:func:`msg_class` import rclpy and the message packages lazily.
+
+Run ``python -m space_miner.interfaces`` to print the README's interface table.
+"""
+
+from dataclasses import dataclass, field
+import importlib
+from typing import Any
+
+# --- Robot structure (DESIGN.md section 3) -------------------------------------------------
+
+#: Legs in contract order, counter-clockwise from the front (+x), every 60 degrees.
+LEG_ORDER = ('c1', 'w1', 'c2', 'w2', 'c3', 'w3')
+CLAW_LEGS = ('c1', 'c2', 'c3')
+WHEEL_LEGS = ('w1', 'w2', 'w3')
+SEGMENTS = ('coxa', 'femur', 'tibia')
+
+#: The 18 leg joints of ``/leg_position_controller/commands``, in contract order.
+LEG_JOINTS = tuple(f'{leg}_{seg}_joint' for leg in LEG_ORDER for seg in SEGMENTS)
+#: ``/wheel_velocity_controller/commands`` [rad/s].
+WHEEL_JOINTS = tuple(f'{w}_wheel_joint' for w in WHEEL_LEGS)
+#: ``/claw_effort_controller/commands`` [N of squeeze].
+CLAW_JOINTS = tuple(f'{c}_claw_joint' for c in CLAW_LEGS)
+#: ``/sampler_feed_controller/commands`` [m].
+SAMPLER_FEED_JOINTS = ('sampler_feed_joint',)
+#: ``/sampler_drill_controller/commands`` [rad/s].
+SAMPLER_DRILL_JOINTS = ('sampler_drill_joint',)
+#: Every actuated joint, in the order ``/joint_states`` carries them.
+ALL_JOINTS = LEG_JOINTS + WHEEL_JOINTS + CLAW_JOINTS + SAMPLER_FEED_JOINTS + SAMPLER_DRILL_JOINTS
+
+#: Frames of DESIGN.md section 3 (besides the per-segment links).
+FRAMES = (
+    ('base_link', 'imu_link', 'camera_link', 'camera_depth_optical_frame',
+     'sampler_feed_link', 'sampler_drill_link')
+    + tuple(f'{c}_claw_link' for c in CLAW_LEGS)
+    + tuple(f'{c}_ft_link' for c in CLAW_LEGS)
+    + tuple(f'{w}_wheel_link' for w in WHEEL_LEGS)
+    + tuple(f'{leg}_{seg}_link' for leg in LEG_ORDER for seg in SEGMENTS)
+)
+ODOM_FRAME = 'odom'
+MAP_FRAME = 'map'
+BASE_FRAME = 'base_link'
+
+
+# --- QoS ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class QosSpec:
+    """A QoS profile as plain data: reliability, durability and history depth."""
+
+    name: str
+    reliability: str  # 'reliable' | 'best_effort'
+    durability: str   # 'volatile' | 'transient_local'
+    depth: int
+
+    def to_rclpy(self) -> Any:
+        """Build the rclpy ``QoSProfile`` (imports rclpy)."""
+        from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+        return QoSProfile(
+            history=HistoryPolicy.KEEP_LAST,
+            depth=self.depth,
+            reliability=(ReliabilityPolicy.RELIABLE if self.reliability == 'reliable'
+                         else ReliabilityPolicy.BEST_EFFORT),
+            durability=(DurabilityPolicy.TRANSIENT_LOCAL if self.durability == 'transient_local'
+                        else DurabilityPolicy.VOLATILE),
+        )
+
+
+#: Sensor streams, as the stack subscribes: rclpy's sensor-data profile.
+SENSOR_QOS = QosSpec('sensor', 'best_effort', 'volatile', 5)
+#: What ros2_control's broadcasters publish with (system default, reliable); a best-effort
+#: subscriber is compatible with it, so the sim node publishes like the real hardware.
+HW_STATE_QOS = QosSpec('hw_state', 'reliable', 'volatile', 10)
+#: Commands to the hardware controllers: reliable, small depth.
+COMMAND_QOS = QosSpec('command', 'reliable', 'volatile', 10)
+#: Operator input, as rviz and teleop_twist_keyboard publish it.
+OPERATOR_QOS = QosSpec('operator', 'reliable', 'volatile', 10)
+#: Latched state (gait mode, sampling status, maps): transient-local, depth 1.
+LATCHED_QOS = QosSpec('latched', 'reliable', 'transient_local', 1)
+#: Odometry and internal state streams.
+STATE_QOS = QosSpec('state', 'reliable', 'volatile', 10)
+#: /clock: reliable depth 1 (compatible with rclpy's best-effort time source).
+CLOCK_QOS = QosSpec('clock', 'reliable', 'volatile', 1)
+#: /diagnostics, as diagnostic_updater publishes.
+DIAGNOSTICS_QOS = QosSpec('diagnostics', 'reliable', 'volatile', 10)
+
+QOS_PROFILES = (SENSOR_QOS, HW_STATE_QOS, COMMAND_QOS, OPERATOR_QOS, LATCHED_QOS, STATE_QOS,
+                CLOCK_QOS, DIAGNOSTICS_QOS)
+
+
+# --- Topics and services -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic: name, ROS type, QoS, nominal rate and who publishes and subscribes.
+
+    ``qos`` is the subscribers' profile; ``publisher_qos`` the publisher's where it differs
+    (hardware state is published reliable, as ros2_control does, and read as sensor data).
+    ``rate_hz`` is the nominal live-graph rate (0 for event-driven topics).
+    """
+
+    name: str
+    msg_type: str
+    qos: QosSpec
+    rate_hz: float
+    publisher: str
+    subscribers: tuple
+    side: str  # 'hardware' | 'operator' | 'stack' | 'sim'
+    description: str
+    publisher_qos: QosSpec | None = field(default=None)
+
+    @property
+    def pub_qos(self) -> QosSpec:
+        """QoS the publisher uses."""
+        return self.publisher_qos or self.qos
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One service: name, ROS type, server and meaning."""
+
+    name: str
+    srv_type: str
+    server: str
+    description: str
+
+
+def _ft(claw: str) -> TopicSpec:
+    return TopicSpec(f'/{claw}_ft_broadcaster/wrench', 'geometry_msgs/msg/WrenchStamped',
+                     SENSOR_QOS, 250.0, 'hardware', ('claw_controller',), 'hardware',
+                     f'wrist force/torque of {claw} [N, N m], frame {claw}_ft_link',
+                     HW_STATE_QOS)
+
+
+JOINT_STATES = TopicSpec(
+    '/joint_states', 'sensor_msgs/msg/JointState', SENSOR_QOS, 250.0, 'hardware',
+    ('claw_controller', 'state_estimator', 'gait_controller'), 'hardware',
+    'every joint: position, velocity, effort (claw effort = squeeze force [N])', HW_STATE_QOS)
+LEG_COMMANDS = TopicSpec(
+    '/leg_position_controller/commands', 'std_msgs/msg/Float64MultiArray', COMMAND_QOS, 50.0,
+    'gait_controller', ('hardware',), 'hardware', '18 leg joint positions [rad], LEG_JOINTS')
+WHEEL_COMMANDS = TopicSpec(
+    '/wheel_velocity_controller/commands', 'std_msgs/msg/Float64MultiArray', COMMAND_QOS, 50.0,
+    'gait_controller', ('hardware',), 'hardware', '3 wheel speeds [rad/s], WHEEL_JOINTS')
+CLAW_COMMANDS = TopicSpec(
+    '/claw_effort_controller/commands', 'std_msgs/msg/Float64MultiArray', COMMAND_QOS, 250.0,
+    'claw_controller', ('hardware',), 'hardware', '3 claw squeeze forces [N], CLAW_JOINTS')
+SAMPLER_FEED_COMMANDS = TopicSpec(
+    '/sampler_feed_controller/commands', 'std_msgs/msg/Float64MultiArray', COMMAND_QOS, 50.0,
+    'sampler', ('hardware',), 'hardware', 'sampler feed position [m]')
+SAMPLER_DRILL_COMMANDS = TopicSpec(
+    '/sampler_drill_controller/commands', 'std_msgs/msg/Float64MultiArray', COMMAND_QOS, 50.0,
+    'sampler', ('hardware',), 'hardware', 'drill speed [rad/s]')
+FT_WRENCHES = tuple(_ft(c) for c in CLAW_LEGS)
+IMU = TopicSpec(
+    '/imu_broadcaster/imu', 'sensor_msgs/msg/Imu', SENSOR_QOS, 200.0, 'hardware',
+    ('state_estimator',), 'hardware', 'IMU in imu_link', HW_STATE_QOS)
+SAMPLER_MASS = TopicSpec(
+    '/sampler/mass', 'std_msgs/msg/Float64', SENSOR_QOS, 20.0, 'hardware', ('sampler',),
+    'hardware', 'mass in the sample container [kg]', HW_STATE_QOS)
+DEPTH_IMAGE = TopicSpec(
+    '/camera/depth/image_raw', 'sensor_msgs/msg/Image', SENSOR_QOS, 10.0, 'hardware',
+    ('terrain_perception',), 'hardware',
+    'depth image, 32FC1 metres or 16UC1 millimetres', HW_STATE_QOS)
+DEPTH_INFO = TopicSpec(
+    '/camera/depth/camera_info', 'sensor_msgs/msg/CameraInfo', SENSOR_QOS, 10.0, 'hardware',
+    ('terrain_perception',), 'hardware', 'intrinsics of the depth image', HW_STATE_QOS)
+GROUND_TRUTH_ODOM = TopicSpec(
+    '/ground_truth/odom', 'nav_msgs/msg/Odometry', SENSOR_QOS, 50.0, 'sim', (), 'sim',
+    'true pose (sim only: evaluation, never control)', HW_STATE_QOS)
+CLOCK = TopicSpec(
+    '/clock', 'rosgraph_msgs/msg/Clock', CLOCK_QOS, 100.0, 'sim',
+    ('claw_controller', 'state_estimator', 'gait_controller', 'terrain_perception', 'sampler'),
+    'sim', 'simulated time (use_sim_time)')
+ODOM = TopicSpec(
+    '/odom', 'nav_msgs/msg/Odometry', STATE_QOS, 50.0, 'state_estimator',
+    ('gait_controller', 'terrain_perception', 'sampler'), 'stack',
+    'estimated pose and twist of base_link in odom, with covariance')
+
+CMD_VEL = TopicSpec(
+    '/cmd_vel', 'geometry_msgs/msg/Twist', OPERATOR_QOS, 0.0, 'operator', ('gait_controller',),
+    'operator', 'teleop body velocity (teleop_twist_keyboard/joy), deadman-timed')
+GOAL_POSE = TopicSpec(
+    '/goal_pose', 'geometry_msgs/msg/PoseStamped', OPERATOR_QOS, 0.0, 'operator',
+    ('gait_controller',), 'operator', 'rviz "2D Goal Pose": drive there')
+CLICKED_POINT = TopicSpec(
+    '/clicked_point', 'geometry_msgs/msg/PointStamped', OPERATOR_QOS, 0.0, 'operator',
+    ('sampler',), 'operator', 'rviz "Publish Point": sampling site')
+GAIT_REQUEST = TopicSpec(
+    '/gait/request', 'std_msgs/msg/String', OPERATOR_QOS, 0.0, 'operator', ('gait_controller',),
+    'operator', 'auto, roll, walk, crawl, anchor or hold')
+ESTOP = TopicSpec(
+    '/estop', 'std_msgs/msg/Bool', OPERATOR_QOS, 0.0, 'operator',
+    ('gait_controller', 'claw_controller', 'sampler'), 'operator',
+    'true: stop motion, keep every grip')
+DIAGNOSTICS = TopicSpec(
+    '/diagnostics', 'diagnostic_msgs/msg/DiagnosticArray', DIAGNOSTICS_QOS, 1.0, 'every node',
+    (), 'operator', 'health of every node')
+
+TOPICS = (
+    (JOINT_STATES, LEG_COMMANDS, WHEEL_COMMANDS, CLAW_COMMANDS, SAMPLER_FEED_COMMANDS,
+     SAMPLER_DRILL_COMMANDS) + FT_WRENCHES
+    + (IMU, SAMPLER_MASS, DEPTH_IMAGE, DEPTH_INFO, GROUND_TRUTH_ODOM, CLOCK, ODOM,
+       CMD_VEL, GOAL_POSE, CLICKED_POINT, GAIT_REQUEST, ESTOP, DIAGNOSTICS)
+)
+
+SAMPLING_START = ServiceSpec('/sampling/start', 'std_srvs/srv/Trigger', 'sampler',
+                             'start sampling at the current site')
+SAMPLING_ABORT = ServiceSpec('/sampling/abort', 'std_srvs/srv/Trigger', 'sampler',
+                             'abort sampling: retract the sampler, keep every grip')
+SERVICES = (SAMPLING_START, SAMPLING_ABORT)
+
+#: The hardware side's command topics and the joints each carries, in order.
+COMMAND_JOINTS = {
+    LEG_COMMANDS.name: LEG_JOINTS,
+    WHEEL_COMMANDS.name: WHEEL_JOINTS,
+    CLAW_COMMANDS.name: CLAW_JOINTS,
+    SAMPLER_FEED_COMMANDS.name: SAMPLER_FEED_JOINTS,
+    SAMPLER_DRILL_COMMANDS.name: SAMPLER_DRILL_JOINTS,
+}
+
+#: Messages one process delivers through an executor (measured, DESIGN.md section 1), and the
+#: share of it the live graph may plan to use.
+EXECUTOR_BUDGET_MSGS_PER_S = 5700.0
+EXECUTOR_BUDGET_FRACTION = 0.7
+
+
+def topic(name: str) -> TopicSpec:
+    """Return the declared topic called ``name`` (KeyError naming it otherwise)."""
+    for spec in TOPICS:
+        if spec.name == name:
+            return spec
+    raise KeyError(f'topic {name!r} is not declared in space_miner/interfaces.py')
+
+
+def msg_class(type_name: str) -> Any:
+    """Import and return the message or service class for ``'pkg/msg/Name'``."""
+    package, kind, name = type_name.split('/')
+    module = importlib.import_module(f'{package}.{kind}')
+    return getattr(module, name)
+
+
+def subscriber_load(process_nodes: tuple) -> float:
+    """Messages per second the nodes in one process receive (rate x subscriptions)."""
+    load = 0.0
+    for spec in TOPICS:
+        load += spec.rate_hz * sum(1 for node in spec.subscribers if node in process_nodes)
+    return load
+
+
+def markdown_table() -> str:
+    """Render the README's interface table from the declarations above."""
+    lines = ['| topic / service | type | QoS | rate (Hz) | publisher → subscribers | meaning |',
+             '|---|---|---|---|---|---|']
+    for spec in TOPICS:
+        qos = spec.qos.name if spec.publisher_qos is None else \
+            f'{spec.publisher_qos.name} → {spec.qos.name}'
+        rate = f'{spec.rate_hz:g}' if spec.rate_hz else 'event'
+        subs = ', '.join(spec.subscribers) or '(tools, rviz, rosbag)'
+        lines.append(f'| `{spec.name}` | {spec.msg_type} | {qos} | {rate} | '
+                     f'{spec.publisher} → {subs} | {spec.description} |')
+    for srv in SERVICES:
+        lines.append(f'| `{srv.name}` (service) | {srv.srv_type} | services | call | '
+                     f'{srv.server} | {srv.description} |')
+    lines.append('')
+    lines.append('| QoS | reliability | durability | depth |')
+    lines.append('|---|---|---|---|')
+    for qos in QOS_PROFILES:
+        lines.append(f'| {qos.name} | {qos.reliability} | {qos.durability} | {qos.depth} |')
+    return '\n'.join(lines)
+
+
+if __name__ == '__main__':
+    print(markdown_table())
