@@ -117,7 +117,7 @@ class TopicSpec:
 
     @property
     def pub_qos(self) -> QosSpec:
-        """QoS the publisher uses."""
+        """Return the profile the publisher uses."""
         return self.publisher_qos or self.qos
 
 

@@ -129,8 +129,9 @@ class LegKinematics:
             cos_q3 = (dist ** 2 - self.femur_m ** 2 - self.tibia_m ** 2) / (
                 2.0 * self.femur_m * self.tibia_m)
             q3 = math.acos(min(1.0, max(-1.0, cos_q3)))
-            q2 = math.atan2(-z, r) - math.atan2(self.tibia_m * math.sin(q3),
-                                                 self.femur_m + self.tibia_m * math.cos(q3))
+            knee = math.atan2(self.tibia_m * math.sin(q3),
+                              self.femur_m + self.tibia_m * math.cos(q3))
+            q2 = math.atan2(-z, r) - knee
             q = np.array([q1, _wrap(q2), q3])
             why = self.limit_violation(q)
             if not why:
@@ -156,7 +157,7 @@ class RobotKinematics:
             leg: LegKinematics(robot, leg) for leg in LEG_ORDER}
 
     def stance_q(self) -> np.ndarray:
-        """The nominal standing posture: 18 joint angles in contract order [rad]."""
+        """Return the nominal standing posture: 18 joint angles in contract order [rad]."""
         return np.tile(np.asarray(self.robot.leg.stance_rad, dtype=float), len(LEG_ORDER))
 
     def fk_all(self, q18: Sequence[float]) -> dict:
