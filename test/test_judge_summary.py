@@ -1,0 +1,116 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The never-detach judge counts what breaks the rule; summaries are complete and atomic."""
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from space_miner.sim.judge import ClawTruth, NeverDetachJudge
+from space_miner.sim.summary import build_summary, grade, REQUIRED_KEYS, write_json
+
+DT = 0.002
+
+
+def _claws(*holding):
+    return {f'c{i + 1}': ClawTruth(gripping=h > 0, holding_force_n=h)
+            for i, h in enumerate(holding)}
+
+
+def test_three_strong_grips_under_a_small_load_keep_the_rule():
+    judge = NeverDetachJudge(requires_grip=True)
+    for k in range(100):
+        assert judge.step(k * DT, DT, _claws(150, 150, 150), 100.0,
+                          {'c1': 80, 'c2': 80, 'c3': 80})
+    v = judge.verdict
+    assert v.violations == 0 and v.violation_time_s == 0.0
+    assert v.min_margin_true == pytest.approx(4.5)
+    assert v.min_margin_verified == pytest.approx(2.4)
+
+
+def test_fewer_than_two_holding_claws_is_one_violation_episode_with_its_duration():
+    judge = NeverDetachJudge(requires_grip=True)
+    states = [_claws(150, 150, 150)] * 10 + [_claws(150, 0, 0)] * 50 + \
+        [_claws(150, 150, 0)] * 10 + [_claws(0, 0, 0)] * 5
+    ok = [judge.step(k * DT, DT, s, 0.0) for k, s in enumerate(states)]
+    assert ok.count(False) == 55
+    v = judge.verdict
+    assert v.violations == 2  # two episodes
+    assert v.violation_time_s == pytest.approx(55 * DT)
+    assert v.first_violation_s == pytest.approx(10 * DT)
+    assert '1 claw(s) holding' in v.reasons[0] and '0 claw(s)' in v.reasons[1]
+    assert v.min_claws_holding == 0
+
+
+def test_holding_below_twice_the_load_breaks_the_rule():
+    judge = NeverDetachJudge(requires_grip=True)
+    assert judge.step(0.0, DT, _claws(60, 60, 60), 80.0)       # 180 >= 160
+    assert not judge.step(DT, DT, _claws(60, 60, 60), 100.0)   # 180 < 200
+    assert 'x external load' in judge.verdict.last_reason
+    assert not judge.step(2 * DT, DT, _claws(150, 150, 150), float('nan'))  # unknown load
+
+
+def test_a_weak_contact_below_one_newton_does_not_count_as_holding():
+    judge = NeverDetachJudge(requires_grip=True)
+    assert not judge.step(0.0, DT, _claws(150, 0.5, 0), 0.0)
+
+
+def test_bodies_without_grip_requirement_never_violate_but_margins_are_kept():
+    judge = NeverDetachJudge(requires_grip=False)
+    assert judge.step(0.0, DT, _claws(0, 0, 0), 50.0)
+    assert judge.verdict.violations == 0
+    assert judge.verdict.min_margin_true == 0.0
+
+
+EXPECT = SimpleNamespace(success=True, detached=False, end_mode=None)
+
+
+@pytest.mark.parametrize('expect, success, detached, end_mode, met', [
+    (EXPECT, True, False, 'anchor', True),
+    (EXPECT, False, False, 'hold', False),
+    (EXPECT, True, True, 'hold', False),
+    (SimpleNamespace(success=False, detached=False, end_mode='hold'), False, False, 'hold',
+     True),
+    (SimpleNamespace(success=False, detached=False, end_mode='hold'), False, False,
+     'anchor', False),
+])
+def test_grading_against_expect(expect, success, detached, end_mode, met):
+    assert grade(expect, success, detached, end_mode) is met
+
+
+def _summary(**over):
+    scenario = SimpleNamespace(name='s', body='bennu', seed=7, expect=EXPECT)
+    args = dict(scenario=scenario, success=True, reason='done', end_mode='anchor',
+                sim_time_s=10.0, wall_time_s=1.0, distance_m=2.0,
+                samples=[{'site': [6, 1], 'mass_g': 60.5, 'duration_s': 30.0,
+                          'outcome': 'done'},
+                         {'site': [6, 1], 'mass_g': 45.0, 'duration_s': 20.0,
+                          'outcome': 'done'}],
+                detached=False, rule_violations=0, min_holding_margin=float('inf'),
+                gait_time_s={'crawl': 8.0, 'anchor': 2.0}, faults_survived=0)
+    args.update(over)
+    return build_summary(**args)
+
+
+def test_summary_has_every_design_key_and_sums_samples():
+    summary = _summary()
+    assert set(REQUIRED_KEYS) <= set(summary)
+    assert summary['total_sample_g'] == pytest.approx(105.5)
+    assert summary['min_holding_margin'] is None  # inf: there was no load
+    assert summary['expected_outcome_met'] is True
+    json.dumps(summary, allow_nan=False)
+
+
+def test_summary_refuses_incomplete_samples():
+    with pytest.raises(ValueError, match=r'samples\[0\] lacks'):
+        _summary(samples=[{'site': [0, 0], 'mass_g': 1.0}])
+
+
+def test_write_json_is_atomic_and_a_failed_write_keeps_the_old_file(tmp_path):
+    path = tmp_path / 'out' / 'summary.json'
+    write_json(path, _summary())
+    before = path.read_text()
+    with pytest.raises(ValueError):
+        write_json(path, {'bad': float('nan')})
+    assert path.read_text() == before
+    assert [p.name for p in path.parent.iterdir()] == ['summary.json']  # no temp left
