@@ -38,6 +38,7 @@ setup(
     entry_points={
         'console_scripts': [
             'space-miner = space_miner.cli:main',
+            'sim_node = space_miner.sim.sim_node:main',
         ],
     },
 )

@@ -1,0 +1,224 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The lockstep harness: the stack's core components and the MuJoCo world in one process.
+
+No DDS and no threads: the world steps at its physics step and each component at its own
+period, reading the latest values from a :class:`Bus` and writing its outputs there; the
+hardware commands a component leaves on the bus are applied to the world before the next
+physics step. Components see only what the hardware interface gives (the world's sensor
+readings and depth images, never its truth); the harness judges the never-detach rule
+from the world's truth every step and builds the run summary. The same core objects the
+nodes wrap plug in here as :class:`Component` adapters — never a second copy of behaviour.
+
+Deterministic: the same scenario and seed give bit-identical trajectories.
+"""
+
+from dataclasses import dataclass, field
+import math
+import time
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+
+from space_miner import interfaces as itf
+from space_miner.core.scenario import load_scenario, Scenario
+from space_miner.sim.judge import ClawTruth, NeverDetachJudge
+from space_miner.sim.summary import build_summary
+
+#: How often the harness samples the true trajectory (distance, determinism) [Hz].
+TRACE_RATE_HZ = 10.0
+
+
+@dataclass
+class MissionState:
+    """What the mission autopilot reports: done, success, why, and the samples taken."""
+
+    done: bool = False
+    success: bool = False
+    reason: str = ''
+    samples: list = field(default_factory=list)
+
+
+@dataclass
+class Bus:
+    """The latest value of everything the components exchange, at ``t_s`` [s].
+
+    ``sensors`` and ``depth`` are the hardware side (what the contract's topics carry);
+    ``commands`` maps a command topic name (interfaces.COMMAND_JOINTS) to the array a
+    component wants applied; ``mode`` is the gait mode (for gait_time_s and end_mode);
+    ``external_load_n`` the commanded external load and ``verified_holding_n`` the claws'
+    verified holding forces (for the holding margin); ``values`` holds component outputs
+    by name.
+    """
+
+    t_s: float = 0.0
+    sensors: object = None
+    depth: tuple | None = None  # (image [m], K, stamp [s])
+    commands: dict = field(default_factory=dict)
+    mode: str = 'hold'
+    external_load_n: float = 0.0
+    verified_holding_n: dict | None = None
+    mission: MissionState = field(default_factory=MissionState)
+    values: dict = field(default_factory=dict)
+
+
+class Component(Protocol):
+    """A core component wrapped for the harness: stepped every ``period_s`` seconds."""
+
+    name: str
+    period_s: float
+
+    def step(self, t_s: float, bus: Bus) -> None:
+        """Read inputs from ``bus``, step the core object, write outputs to ``bus``."""
+
+
+@dataclass(frozen=True)
+class HarnessConfig:
+    """Harness settings: camera size [px] and rate [Hz] (None: no camera), seed override."""
+
+    camera: tuple | None = (160, 120)
+    camera_rate_hz: float = 2.0
+    seed: int | None = None
+    timestep_s: float = 0.002
+
+
+class Harness:
+    """Run one scenario on the world with the given components, deterministically."""
+
+    def __init__(self, scenario: Scenario, components: Sequence[Component] | None = None,
+                 config: HarnessConfig = HarnessConfig()) -> None:
+        from space_miner.sim.world import World
+        self.scenario = scenario
+        self.config = config
+        self.world = World(scenario, camera=config.camera, seed=config.seed,
+                           timestep_s=config.timestep_s)
+        self.components = list(default_components(scenario, self.world)
+                               if components is None else components)
+        for comp in self.components:
+            if not (math.isfinite(comp.period_s) and comp.period_s >= config.timestep_s):
+                raise ValueError(f'component {comp.name}: period_s = {comp.period_s!r} must '
+                                 f'be at least the physics step {config.timestep_s:g} s')
+        self.bus = Bus()
+        self.judge = NeverDetachJudge(scenario.body_config.requires_grip)
+        self.trace: list = []  # (t, x, y, z) of base_link, true, at TRACE_RATE_HZ
+
+    def _apply_commands(self) -> None:
+        world, commands = self.world, self.bus.commands
+        if not commands:
+            return
+        setters = {
+            itf.LEG_COMMANDS.name: world.command_legs,
+            itf.WHEEL_COMMANDS.name: world.command_wheels,
+            itf.CLAW_COMMANDS.name: world.command_claws,
+            itf.SAMPLER_FEED_COMMANDS.name: world.command_feed,
+            itf.SAMPLER_DRILL_COMMANDS.name: world.command_drill,
+        }
+        for topic_name, values in commands.items():
+            setters[topic_name](values)  # a refused command raises: a harness bug
+        commands.clear()
+
+    def run(self, time_limit_s: float | None = None,
+            progress: Callable[[float, Bus], None] | None = None,
+            progress_period_s: float = 1.0) -> dict:
+        """Run until the mission ends, the robot detaches or the time limit; summarise."""
+        world, bus, judge = self.world, self.bus, self.judge
+        limit = self.scenario.mission.time_limit_s if time_limit_s is None else time_limit_s
+        dt = world.timestep_s
+        next_due = {comp.name: 0.0 for comp in self.components}
+        camera_period = (1.0 / self.config.camera_rate_hz
+                         if self.config.camera is not None else math.inf)
+        next_camera = 0.0 if self.config.camera is not None else math.inf
+        next_trace = 0.0
+        next_progress = 0.0
+        gait_time: dict = {}
+        wall0 = time.perf_counter()
+        end_reason = ''
+        detached = False
+        while True:
+            t = world.time_s
+            if t + 1e-9 >= next_trace:
+                truth = world.ground_truth()
+                self.trace.append((t, *truth.position_m))
+                next_trace += 1.0 / TRACE_RATE_HZ
+            due = [c for c in self.components if t + 1e-9 >= next_due[c.name]]
+            bus.t_s = t
+            if t + 1e-9 >= next_camera:
+                image, k = world.render_depth()
+                bus.depth = None if image is None else (image, k, t)
+                next_camera += camera_period
+            if due:
+                bus.sensors = world.read_sensors()
+                for comp in due:
+                    comp.step(t, bus)
+                    next_due[comp.name] += comp.period_s
+            self._apply_commands()
+            if progress is not None and t + 1e-9 >= next_progress:
+                progress(t, bus)
+                next_progress += progress_period_s
+            if bus.mission.done:
+                end_reason = bus.mission.reason or 'mission done'
+                break
+            if t + 1e-9 >= limit:
+                end_reason = f'time limit {limit:g} s reached'
+                break
+            world.step(1)
+            gait_time[bus.mode] = gait_time.get(bus.mode, 0.0) + dt
+            grips = world.grip_truth()
+            judge.step(world.time_s, dt,
+                       {c: ClawTruth(g.gripping, g.holding_force_n) for c, g in grips.items()},
+                       bus.external_load_n, bus.verified_holding_n)
+            detached, why = world.is_detached()
+            if detached:
+                end_reason = f'detached: {why}'
+                break
+        wall = time.perf_counter() - wall0
+        return self._summary(end_reason, detached, wall, gait_time)
+
+    def _summary(self, reason: str, detached: bool, wall_s: float, gait_time: dict) -> dict:
+        world, bus, verdict = self.world, self.bus, self.judge.verdict
+        t_end = world.time_s
+        trace = np.asarray(self.trace, dtype=float)
+        distance = float(np.sum(np.hypot(np.diff(trace[:, 1]), np.diff(trace[:, 2])))) \
+            if len(trace) > 1 else 0.0
+        started = [f for f in self.scenario.faults if f.at_s <= t_end]
+        survived = 0 if detached else len(started)
+        success = bool(bus.mission.success) and not detached and verdict.violations == 0
+        margin = verdict.min_margin_verified if bus.verified_holding_n is not None \
+            else verdict.min_margin_true
+        extra = {
+            'rule_violation_time_s': round(verdict.violation_time_s, 6),
+            'rule_violation_reasons': list(verdict.reasons),
+            'min_true_holding_margin': verdict.min_margin_true,
+            'real_time_factor': round(t_end / wall_s, 3) if wall_s > 0 else None,
+            'faults': [f.kind for f in self.scenario.faults],
+        }
+        estimate = bus.values.get('estimate_position_m')
+        if estimate is not None:
+            truth = world.ground_truth().position_m
+            extra['final_estimation_error_m'] = round(float(np.linalg.norm(
+                np.asarray(estimate)[:2] - truth[:2])), 4)
+        return build_summary(
+            scenario=self.scenario, success=success, reason=reason, end_mode=bus.mode,
+            sim_time_s=t_end, wall_time_s=wall_s, distance_m=distance,
+            samples=bus.mission.samples, detached=detached,
+            rule_violations=verdict.violations, min_holding_margin=margin,
+            gait_time_s=gait_time, faults_survived=survived, extra=extra)
+
+
+def default_components(scenario: Scenario, world: object) -> list:
+    """Return the stack's components for the harness, as far as they are built.
+
+    Used when a :class:`Harness` is made without an explicit component list. Today the
+    harness runs the world under its start commands (the robot stands, gripped
+    on bodies that require grip); the estimator, claw, terrain, gait and sampling
+    components join this list as their capabilities land.
+    """
+    return []
+
+
+def run_scenario(path: str, *, seed: int | None = None, time_limit_s: float | None = None,
+                 config: HarnessConfig | None = None,
+                 progress: Callable[[float, Bus], None] | None = None) -> dict:
+    """Load a scenario file, run it on the harness with the stack, return its summary."""
+    scenario = load_scenario(path)
+    config = config or HarnessConfig(seed=seed)
+    return Harness(scenario, None, config).run(time_limit_s=time_limit_s, progress=progress)

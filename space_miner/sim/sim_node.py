@@ -1,0 +1,326 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The embedded simulator node: serves the hardware side of the interface contract.
+
+Like ``mujoco_ros2_control`` does for ros2_control users, this node owns a
+:class:`space_miner.sim.world.World` and publishes exactly what ros2_control's broadcasters
+would (``/joint_states``, the wrist wrenches, the IMU), plus the sampler's load cell, the
+depth camera, ``/ground_truth/odom`` and ``/clock`` (100 Hz); it takes the five
+``*/commands`` topics. A malformed command (wrong length, NaN, beyond a limit) is refused
+with a log line and the last safe command is kept.
+
+The world is stepped in a thread of its own (MuJoCo's renderer is bound to the thread that
+made its GL context), paced to ``real_time_factor`` (0: as fast as it goes); callbacks only
+hand commands and requests over through a lock. Services: ``~/pause``
+(std_srvs/SetBool), ``~/step`` (std_srvs/Trigger: one physics step while paused),
+``~/reset`` (std_srvs/Trigger).
+"""
+
+from dataclasses import dataclass
+import math
+import threading
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import WrenchStamped
+from nav_msgs.msg import Odometry
+from rclpy.node import Node
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CameraInfo, Image, Imu, JointState
+from std_msgs.msg import Float64, Float64MultiArray
+from std_srvs.srv import SetBool, Trigger
+
+from space_miner import interfaces as itf
+from space_miner.core.robot import load_robot_config
+from space_miner.core.scenario import load_scenario
+from space_miner.nodes import conversions as cv
+from space_miner.nodes.params import declare_parameters, load_defaults, ParamSpec
+from space_miner.nodes.run import run_node
+
+NODE_NAME = 'mujoco_sim'
+PARAMS = (
+    ParamSpec('scenario', str, 'scenario file; empty: config/scenarios/default.yaml',
+              read_only=True),
+    ParamSpec('seed', int, "terrain and noise seed; -1: the scenario's", '', -1, 2**31 - 1,
+              read_only=True),
+    ParamSpec('physics_step_s', float, 'physics time step', 's', 0.0005, 0.01, read_only=True),
+    ParamSpec('real_time_factor', float, 'simulated over wall time; 0: as fast as possible',
+              '', 0.0, 1000.0),
+    ParamSpec('joint_state_rate_hz', float, '/joint_states rate', 'Hz', 1.0, 1000.0),
+    ParamSpec('wrench_rate_hz', float, 'wrist wrench rate', 'Hz', 1.0, 1000.0),
+    ParamSpec('imu_rate_hz', float, 'IMU rate', 'Hz', 1.0, 1000.0),
+    ParamSpec('sampler_mass_rate_hz', float, '/sampler/mass rate', 'Hz', 1.0, 200.0),
+    ParamSpec('ground_truth_rate_hz', float, '/ground_truth/odom rate', 'Hz', 1.0, 500.0),
+    ParamSpec('clock_rate_hz', float, '/clock rate', 'Hz', 10.0, 1000.0),
+    ParamSpec('camera_rate_hz', float, 'depth camera rate; 0: no camera', 'Hz', 0.0, 30.0,
+              read_only=True),
+    ParamSpec('camera_width_px', int, 'depth image width', 'px', 16, 1280, read_only=True),
+    ParamSpec('camera_height_px', int, 'depth image height', 'px', 12, 960, read_only=True),
+    ParamSpec('diagnostics_rate_hz', float, '/diagnostics rate', 'Hz', 0.1, 10.0),
+)
+
+
+@dataclass
+class _Requests:
+    """What callbacks hand to the simulation thread."""
+
+    commands: dict
+    pause: bool | None = None
+    steps: int = 0
+    reset: bool = False
+
+
+class SimNode(Node):
+    """Serve the hardware interface from the MuJoCo world."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        self.params = declare_parameters(self, PARAMS, load_defaults('sim.yaml', NODE_NAME,
+                                                                     PARAMS))
+        self.robot = load_robot_config()
+        self.scenario = load_scenario(self.params['scenario'] or None)
+        self._limits = self._command_limits()
+        self._lock = threading.Lock()
+        self._requests = _Requests(commands={})
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self.refused_commands = 0
+        self._status = {}
+
+        def pub(spec, msg_type, name=None):
+            return self.create_publisher(msg_type, name or spec.name, spec.pub_qos.to_rclpy())
+
+        self._pub_joints = pub(itf.JOINT_STATES, JointState)
+        self._pub_wrench = {claw: pub(spec, WrenchStamped)
+                            for claw, spec in zip(itf.CLAW_LEGS, itf.FT_WRENCHES)}
+        self._pub_imu = pub(itf.IMU, Imu)
+        self._pub_mass = pub(itf.SAMPLER_MASS, Float64)
+        self._pub_depth = pub(itf.DEPTH_IMAGE, Image)
+        self._pub_info = pub(itf.DEPTH_INFO, CameraInfo)
+        self._pub_truth = pub(itf.GROUND_TRUTH_ODOM, Odometry)
+        self._pub_clock = pub(itf.CLOCK, Clock)
+        self._pub_diag = pub(itf.DIAGNOSTICS, DiagnosticArray)
+        for topic_name in itf.COMMAND_JOINTS:
+            spec = itf.topic(topic_name)
+            self.create_subscription(
+                Float64MultiArray, topic_name,
+                lambda msg, name=topic_name: self._on_command(name, msg), spec.qos.to_rclpy())
+        self.create_service(SetBool, '~/pause', self._on_pause)
+        self.create_service(Trigger, '~/step', self._on_step)
+        self.create_service(Trigger, '~/reset', self._on_reset)
+        self.create_timer(1.0 / self.params['diagnostics_rate_hz'], self._publish_diagnostics)
+        self._thread = threading.Thread(target=self._run, name='mujoco_sim', daemon=True)
+        self._thread.start()
+        self._ready.wait(timeout=120.0)
+        if self._error is not None:
+            raise self._error
+
+    # --- commands ----------------------------------------------------------------------
+    def _command_limits(self) -> dict:
+        robot = self.robot
+        legs = [robot.joints[seg] for _leg in itf.LEG_ORDER for seg in itf.SEGMENTS]
+        wheel = robot.wheel.velocity_max_rad_s
+        drill = robot.sampler.drill_velocity_max_rad_s
+        return {
+            itf.LEG_COMMANDS.name: ([j.lower_rad for j in legs], [j.upper_rad for j in legs]),
+            itf.WHEEL_COMMANDS.name: ([-wheel] * 3, [wheel] * 3),
+            itf.CLAW_COMMANDS.name: ([0.0] * 3, [robot.claw.grip_force_max_n] * 3),
+            itf.SAMPLER_FEED_COMMANDS.name: ([0.0], [robot.sampler.feed_stroke_m]),
+            itf.SAMPLER_DRILL_COMMANDS.name: ([-drill], [drill]),
+        }
+
+    def _on_command(self, topic_name: str, msg: Float64MultiArray) -> None:
+        lower, upper = self._limits[topic_name]
+        try:
+            values = cv.command_array(msg, len(lower), lower, upper, topic_name)
+            if topic_name == itf.CLAW_COMMANDS.name and \
+                    values.sum() > self.robot.claw.grip_force_total_max_n + 1e-9:
+                raise ValueError(f'{topic_name}: total {values.sum():g} N above '
+                                 f'{self.robot.claw.grip_force_total_max_n:g} N')
+        except ValueError as err:
+            self.refused_commands += 1
+            self.get_logger().warning(f'refused command, last safe command kept: {err}',
+                                      throttle_duration_sec=1.0)
+            return
+        with self._lock:
+            self._requests.commands[topic_name] = values
+
+    # --- services ----------------------------------------------------------------------
+    def _on_pause(self, request: SetBool.Request, response: SetBool.Response):
+        with self._lock:
+            self._requests.pause = bool(request.data)
+        response.success = True
+        response.message = 'paused' if request.data else 'running'
+        return response
+
+    def _on_step(self, request: Trigger.Request, response: Trigger.Response):
+        with self._lock:
+            self._requests.steps += 1
+        response.success = True
+        response.message = 'one physics step queued (applies while paused)'
+        return response
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response):
+        with self._lock:
+            self._requests.reset = True
+        response.success = True
+        response.message = 'reset queued: the world restarts from the scenario start'
+        return response
+
+    # --- the simulation thread ------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            from space_miner.sim.world import World
+            p = self.params
+            camera = ((p['camera_width_px'], p['camera_height_px'])
+                      if p['camera_rate_hz'] > 0 else None)
+            seed = None if p['seed'] < 0 else p['seed']
+            world = World(self.scenario, self.robot, camera=camera, seed=seed,
+                          timestep_s=p['physics_step_s'])
+        except BaseException as err:  # surfaced by the constructor
+            self._error = err
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            self._loop(world)
+        except BaseException as err:  # keep the reason for diagnostics and the log
+            self._error = err
+            self.get_logger().error(f'simulation stopped: {err!r}')
+
+    def _loop(self, world) -> None:
+        p = self.params
+        streams = {
+            'joints': p['joint_state_rate_hz'], 'wrench': p['wrench_rate_hz'],
+            'imu': p['imu_rate_hz'], 'mass': p['sampler_mass_rate_hz'],
+            'truth': p['ground_truth_rate_hz'], 'clock': p['clock_rate_hz'],
+        }
+        if p['camera_rate_hz'] > 0:
+            streams['camera'] = p['camera_rate_hz']
+        due = {name: world.time_s for name in streams}
+        paused = False
+        wall0, sim0 = time.monotonic(), world.time_s
+        while not self._stop.is_set():
+            with self._lock:
+                requests, self._requests = self._requests, _Requests(commands={})
+            if requests.reset:
+                world.reset()
+                due = {name: world.time_s for name in streams}
+                wall0, sim0 = time.monotonic(), world.time_s
+            if requests.pause is not None:
+                paused = requests.pause
+                wall0, sim0 = time.monotonic(), world.time_s
+            self._apply(world, requests.commands)
+            if paused and requests.steps == 0:
+                time.sleep(0.002)
+                continue
+            if paused:
+                steps = requests.steps
+            else:  # step straight to the next publication (at most 10 ms of sim time)
+                gap_s = min(min(due.values()) - world.time_s, 0.01)
+                steps = max(1, int(math.ceil(gap_s / world.timestep_s - 1e-9)))
+            world.step(steps)
+            t = world.time_s
+            sensors = None
+            for name, rate in streams.items():
+                if t + 1e-9 < due[name]:
+                    continue
+                due[name] = max(due[name] + 1.0 / rate, t)
+                if sensors is None:
+                    sensors = world.read_sensors()
+                self._publish(name, world, sensors, t)
+            rtf = self.params['real_time_factor']
+            if rtf > 0.0 and not paused:
+                ahead = (t - sim0) / rtf - (time.monotonic() - wall0)
+                if ahead > 0.001:
+                    time.sleep(ahead)
+            self._status = {'sim_time_s': t, 'paused': paused,
+                            'rtf': (t - sim0) / max(1e-9, time.monotonic() - wall0),
+                            'faults': world.active_faults(), 'detached': world.is_detached()}
+
+    def _apply(self, world, commands: dict) -> None:
+        setters = {
+            itf.LEG_COMMANDS.name: world.command_legs,
+            itf.WHEEL_COMMANDS.name: world.command_wheels,
+            itf.CLAW_COMMANDS.name: world.command_claws,
+            itf.SAMPLER_FEED_COMMANDS.name: world.command_feed,
+            itf.SAMPLER_DRILL_COMMANDS.name: world.command_drill,
+        }
+        for topic_name, values in commands.items():
+            try:
+                setters[topic_name](values)
+            except ValueError as err:
+                self.refused_commands += 1
+                self.get_logger().warning(f'world refused command, last safe kept: {err}',
+                                          throttle_duration_sec=1.0)
+
+    def _publish(self, stream: str, world, sensors, t: float) -> None:
+        if stream == 'clock':
+            self._pub_clock.publish(cv.clock_msg(t))
+        elif stream == 'joints':
+            self._pub_joints.publish(cv.joint_state_msg(
+                t, sensors.joint_names, sensors.position, sensors.velocity, sensors.effort))
+        elif stream == 'wrench':
+            for claw, wrench in sensors.wrenches.items():
+                if wrench is not None:  # a silent sensor (ft_dropout) publishes nothing
+                    self._pub_wrench[claw].publish(cv.wrench_msg(
+                        t, f'{claw}_ft_link', wrench.force_n, wrench.torque_nm))
+        elif stream == 'imu':
+            imu = sensors.imu
+            cfg = self.robot.imu
+            self._pub_imu.publish(cv.imu_msg(
+                t, 'imu_link', imu.quat_wxyz, imu.gyro_rad_s, imu.accel_m_s2,
+                cfg.gyro_noise_std_rad_s ** 2, cfg.accel_noise_std_m_s2 ** 2))
+        elif stream == 'mass':
+            self._pub_mass.publish(cv.float64_msg(sensors.sampler_mass_kg))
+        elif stream == 'truth':
+            truth = world.ground_truth()
+            self._pub_truth.publish(cv.odometry_msg(
+                t, itf.MAP_FRAME, itf.BASE_FRAME, truth.position_m, truth.quat_wxyz,
+                truth.linear_velocity_body_m_s, truth.angular_velocity_rad_s))
+        elif stream == 'camera':
+            depth, k = world.render_depth()
+            if depth is not None:  # camera_dropout: the camera is silent
+                frame = 'camera_depth_optical_frame'
+                self._pub_depth.publish(cv.depth_image_msg(t, frame, depth))
+                height, width = depth.shape
+                self._pub_info.publish(cv.camera_info_msg(t, frame, width, height, k))
+
+    # --- health ------------------------------------------------------------------------
+    def _publish_diagnostics(self) -> None:
+        status = dict(self._status)
+        diag = DiagnosticStatus(name=f'{NODE_NAME}: simulator', hardware_id='mujoco')
+        detached, reason = status.get('detached', (False, ''))
+        if self._error is not None:
+            diag.level, diag.message = DiagnosticStatus.ERROR, f'stopped: {self._error!r}'
+        elif detached:
+            diag.level, diag.message = DiagnosticStatus.WARN, f'robot detached: {reason}'
+        else:
+            diag.level, diag.message = DiagnosticStatus.OK, 'running'
+        values = {
+            'sim_time_s': f"{status.get('sim_time_s', 0.0):.3f}",
+            'real_time_factor': f"{status.get('rtf', 0.0):.2f}",
+            'paused': str(status.get('paused', False)),
+            'refused_commands': str(self.refused_commands),
+            'active_faults': ', '.join(str(f) for f in status.get('faults', ())) or 'none',
+        }
+        diag.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        msg = DiagnosticArray(status=[diag])
+        msg.header.stamp = cv.to_stamp(status.get('sim_time_s', 0.0))
+        self._pub_diag.publish(msg)
+
+    def destroy_node(self) -> None:
+        """Stop the simulation thread, then destroy the node."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10.0)
+        super().destroy_node()
+
+
+def main(args: list | None = None) -> None:
+    """Run the simulator node (console script ``sim_node``)."""
+    run_node(SimNode, args)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,130 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The lockstep harness: deterministic, components at their rates, rule judged from truth."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from space_miner import interfaces as itf
+from space_miner.core.scenario import parse_scenario
+from space_miner.sim.harness import Harness, HarnessConfig
+from space_miner.sim.summary import REQUIRED_KEYS
+
+
+def _scenario(body='bennu', seed=3, time_limit_s=3.0, faults=()):
+    return parse_scenario({
+        'name': f'harness_{body}', 'body': body, 'seed': seed, 'latitude_deg': 0,
+        'terrain': {'size_m': [8, 8], 'resolution_m': 0.05,
+                    'regions': [{'kind': 'rubble', 'center': [1.5, 0], 'radius': 1,
+                                 'density': 0.3}]},
+        'mission': {'start': [0, 0, 0], 'waypoints': [], 'sample_sites': [],
+                    'sample_target_g': 0, 'time_limit_s': time_limit_s},
+        'faults': list(faults)}, 'test')
+
+
+class Wiggle:
+    """A test component: swings w1's coxa and records when it ran and what it saw."""
+
+    name = 'wiggle'
+
+    def __init__(self, period_s):
+        self.period_s = period_s
+        self.calls = []
+
+    def step(self, t_s, bus):
+        self.calls.append((t_s, bus.sensors.time_s))
+        q = np.array(bus.sensors.position[:18])
+        q[3] = 0.3 * np.sin(2.0 * t_s)
+        bus.commands[itf.LEG_COMMANDS.name] = q
+
+
+def _run(seed):
+    harness = Harness(_scenario(seed=seed), [Wiggle(0.02)], HarnessConfig(camera=(64, 48)))
+    summary = harness.run()
+    return harness, summary
+
+
+def test_same_scenario_and_seed_give_bit_identical_trajectories():
+    first, _ = _run(5)
+    second, _ = _run(5)
+    assert np.array_equal(np.asarray(first.trace), np.asarray(second.trace))
+    assert np.array_equal(first.world.data.qpos, second.world.data.qpos)
+    assert np.array_equal(first.world.data.qvel, second.world.data.qvel)
+    third, _ = _run(6)  # and the seed matters
+    assert not np.array_equal(third.world.data.qpos, first.world.data.qpos)
+
+
+def test_components_run_at_their_period_on_fresh_sensor_readings():
+    harness, summary = _run(5)
+    calls = harness.components[0].calls
+    times = np.array([t for t, _ in calls])
+    assert len(calls) == pytest.approx(3.0 / 0.02, abs=2)
+    assert np.allclose(np.diff(times), 0.02, atol=0.0021)
+    assert all(t == seen for t, seen in calls)  # readings are of the moment it ran
+    q = harness.world.read_sensors().position[3]
+    assert abs(q - 0.3 * np.sin(2.0 * times[-1])) < 0.05  # the command reached the joint
+
+
+def test_summary_has_every_design_key_and_honest_outcome():
+    _, summary = _run(5)
+    assert set(REQUIRED_KEYS) <= set(summary)
+    assert summary['success'] is False  # no autopilot reported a mission done
+    assert summary['reason'] == 'time limit 3 s reached'
+    assert summary['rule_violations'] == 0 and summary['detached'] is False
+    assert summary['gait_time_s'] == {'hold': pytest.approx(3.0)}
+    json.dumps(summary, allow_nan=False)
+
+
+def test_the_judge_sees_the_truth_when_claws_let_go():
+    class OpenClaws:
+        name = 'open'
+        period_s = 0.01
+
+        def step(self, t_s, bus):
+            if t_s > 0.5:
+                bus.commands[itf.CLAW_COMMANDS.name] = [0.0, 0.0, 0.0]
+
+    harness = Harness(_scenario(body='kamooalewa', time_limit_s=8.0), [OpenClaws()],
+                      HarnessConfig(camera=None))
+    summary = harness.run()
+    assert summary['rule_violations'] >= 1
+    assert summary['detached'] is True and summary['reason'].startswith('detached')
+    assert summary['expected_outcome_met'] is False
+
+
+def test_a_component_faster_than_physics_is_refused():
+    with pytest.raises(ValueError, match='period_s'):
+        Harness(_scenario(), [Wiggle(0.0005)], HarnessConfig(camera=None))
+
+
+def test_eval_refuses_a_bad_scenario_naming_the_key(tmp_path):
+    bad = tmp_path / 'bad.yaml'
+    bad.write_text('name: bad\nbody: vesta\nterrain: {size_m: [8, 8], resolution_m: 0.05}\n'
+                   'mission: {start: [0, 0, 0], time_limit_s: 10}\n')
+    result = subprocess.run([sys.executable, '-m', 'space_miner.cli', 'eval', str(bad)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert 'body' in result.stdout and 'vesta' in result.stdout
+
+
+def test_eval_runs_scenarios_in_parallel_and_writes_summaries(tmp_path):
+    files = []
+    for i, body in enumerate(('bennu', 'moon')):
+        path = tmp_path / f's{i}.yaml'
+        path.write_text(
+            f'name: s{i}\nbody: {body}\nseed: {i}\n'
+            'terrain: {size_m: [8, 8], resolution_m: 0.05}\n'
+            'mission: {start: [0, 0, 0], time_limit_s: 2}\n'
+            'expect: {success: false, detached: false, end_mode: hold}\n')
+        files.append(str(path))
+    out = tmp_path / 'eval.json'
+    result = subprocess.run([sys.executable, '-m', 'space_miner.cli', 'eval', *files,
+                             '--json', str(out), '--jobs', '2'],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    summaries = json.loads(out.read_text())
+    assert [s['scenario'] for s in summaries] == ['s0', 's1']
+    assert all(s['expected_outcome_met'] for s in summaries)

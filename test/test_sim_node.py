@@ -1,0 +1,151 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The sim node with a real rclpy client: commands move joints, sensors and clock flow,
+malformed commands are refused (logged, last safe command kept), bad parameters refused."""
+
+import time
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip('rclpy')
+
+from rclpy.exceptions import InvalidParameterValueException  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from rosgraph_msgs.msg import Clock  # noqa: E402
+from sensor_msgs.msg import JointState  # noqa: E402
+from geometry_msgs.msg import WrenchStamped  # noqa: E402
+from std_msgs.msg import Float64MultiArray  # noqa: E402
+from std_srvs.srv import SetBool  # noqa: E402
+
+from space_miner import interfaces as itf  # noqa: E402
+from space_miner.nodes import conversions as cv  # noqa: E402
+from space_miner.sim.sim_node import SimNode  # noqa: E402
+
+FAST = [Parameter('real_time_factor', value=0.0), Parameter('camera_rate_hz', value=0.0)]
+
+
+@pytest.fixture
+def graph():
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    executor = SingleThreadedExecutor(context=context)
+    nodes = []
+
+    def add(node):
+        nodes.append(node)
+        executor.add_node(node)
+        return node
+
+    yield context, executor, add
+    for node in nodes:
+        node.destroy_node()
+    rclpy.shutdown(context=context)
+
+
+def _spin_until(executor, predicate, timeout_s=30.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not predicate():
+        executor.spin_once(timeout_sec=0.02)
+    return predicate()
+
+
+def test_commands_move_joints_sensors_flow_and_the_clock_advances(graph):
+    context, executor, add = graph
+    sim = add(SimNode(context=context, parameter_overrides=FAST))
+    client = add(rclpy.create_node('fake_stack', context=context))
+    last = {}
+    client.create_subscription(JointState, itf.JOINT_STATES.name,
+                               lambda m: last.__setitem__('joints', m),
+                               itf.JOINT_STATES.qos.to_rclpy())
+    clocks = []
+    client.create_subscription(Clock, itf.CLOCK.name, clocks.append, itf.CLOCK.qos.to_rclpy())
+    wrenches = []
+    client.create_subscription(WrenchStamped, itf.FT_WRENCHES[0].name, wrenches.append,
+                               itf.FT_WRENCHES[0].qos.to_rclpy())
+    legs = client.create_publisher(Float64MultiArray, itf.LEG_COMMANDS.name,
+                                   itf.LEG_COMMANDS.qos.to_rclpy())
+    assert _spin_until(executor, lambda: 'joints' in last and len(clocks) > 5 and wrenches)
+    assert tuple(last['joints'].name) == itf.ALL_JOINTS
+    t0 = cv.from_stamp(clocks[0].clock)
+    # Command w1's coxa to +0.4 rad; it moves there.
+    _, q, _, _ = cv.joint_state_arrays(last['joints'], itf.LEG_JOINTS)
+    target = q.copy()
+    target[3] = 0.4
+    for _ in range(3):
+        legs.publish(cv.float_array_msg(target))
+        executor.spin_once(timeout_sec=0.01)
+
+    def w1_coxa():
+        return cv.joint_state_arrays(last['joints'], itf.LEG_JOINTS)[1][3]
+
+    assert _spin_until(executor, lambda: abs(w1_coxa() - 0.4) < 0.02), w1_coxa()
+    assert cv.from_stamp(clocks[-1].clock) > t0  # the clock advances
+    forces = np.array([cv.wrench_arrays(w)[1] for w in wrenches])
+    assert forces.std(axis=0).max() > 0.0  # wrist readings are live, noisy measurements
+    assert sim.refused_commands == 0
+
+
+@pytest.mark.parametrize('data, words', [
+    ([0.1] * 17, 'expected 18 values, got 17'),
+    ([float('nan')] + [0.0] * 17, 'not finite'),
+    ([0.0, 0.0, 5.0] + [0.0] * 15, 'outside'),
+])
+def test_malformed_leg_commands_are_refused_and_the_last_safe_one_kept(graph, capfd, data,
+                                                                       words):
+    context, executor, add = graph
+    sim = add(SimNode(context=context, parameter_overrides=FAST))
+    client = add(rclpy.create_node('fake_stack', context=context))
+    last = {}
+    client.create_subscription(JointState, itf.JOINT_STATES.name,
+                               lambda m: last.__setitem__('joints', m),
+                               itf.JOINT_STATES.qos.to_rclpy())
+    legs = client.create_publisher(Float64MultiArray, itf.LEG_COMMANDS.name,
+                                   itf.LEG_COMMANDS.qos.to_rclpy())
+    assert _spin_until(executor, lambda: 'joints' in last)
+    before = cv.joint_state_arrays(last['joints'], itf.LEG_JOINTS)[1]
+    assert _spin_until(executor, lambda: (legs.publish(Float64MultiArray(data=data))
+                                          or sim.refused_commands > 0), 10.0)
+    stamp = cv.from_stamp(last['joints'].header.stamp)
+    assert _spin_until(executor, lambda: cv.from_stamp(last['joints'].header.stamp)
+                       > stamp + 0.5)
+    after = cv.joint_state_arrays(last['joints'], itf.LEG_JOINTS)[1]
+    assert np.allclose(after, before, atol=0.05)  # still holding the last safe posture
+    err = capfd.readouterr().err
+    assert 'refused command, last safe command kept' in err and words in err
+
+
+def test_claw_total_above_600_n_is_refused(graph):
+    context, executor, add = graph
+    sim = add(SimNode(context=context, parameter_overrides=FAST))
+    client = add(rclpy.create_node('fake_stack', context=context))
+    claws = client.create_publisher(Float64MultiArray, itf.CLAW_COMMANDS.name,
+                                    itf.CLAW_COMMANDS.qos.to_rclpy())
+    too_much = Float64MultiArray(data=[200.0, 200.0, 201.0])  # 601 N in all
+    assert _spin_until(executor, lambda: (claws.publish(too_much)
+                                          or sim.refused_commands > 0), 10.0)
+
+
+def test_pause_stops_the_clock(graph):
+    context, executor, add = graph
+    add(SimNode(context=context, parameter_overrides=FAST))
+    client = add(rclpy.create_node('fake_stack', context=context))
+    clocks = []
+    client.create_subscription(Clock, itf.CLOCK.name, clocks.append, itf.CLOCK.qos.to_rclpy())
+    pause = client.create_client(SetBool, '/mujoco_sim/pause')
+    assert pause.wait_for_service(timeout_sec=10.0)
+    future = pause.call_async(SetBool.Request(data=True))
+    assert _spin_until(executor, future.done)
+    time.sleep(0.2)
+    executor.spin_once(timeout_sec=0.05)
+    clocks.clear()
+    _spin_until(executor, lambda: False, 0.5)
+    assert len({(c.clock.sec, c.clock.nanosec) for c in clocks}) <= 1
+
+
+@pytest.mark.parametrize('name, value', [('physics_step_s', 0.5), ('imu_rate_hz', -1.0),
+                                         ('camera_width_px', 5)])
+def test_out_of_range_parameters_are_refused_at_start(graph, name, value):
+    context, _, _ = graph
+    with pytest.raises(InvalidParameterValueException):
+        SimNode(context=context, parameter_overrides=[Parameter(name, value=value)])
