@@ -203,11 +203,71 @@ DIAGNOSTICS = TopicSpec(
     '/diagnostics', 'diagnostic_msgs/msg/DiagnosticArray', DIAGNOSTICS_QOS, 1.0, 'every node',
     (), 'operator', 'health of every node')
 
+# --- Internal topics between the stack's nodes (standard types only) --------------------------
+# Structured state rides as JSON in std_msgs/String: the payload's schema lives beside the
+# core type that produces it (encode/decode functions), never in a node.
+
+CLAW_REQUESTS = TopicSpec(
+    '/claw_controller/requests', 'std_msgs/msg/String', COMMAND_QOS, 50.0, 'gait_controller',
+    ('claw_controller',), 'stack',
+    'per-claw requests (grip N, verify pull N, release, hold) as JSON')
+CLAW_STATE = TopicSpec(
+    '/claw_controller/state', 'std_msgs/msg/String', STATE_QOS, 50.0, 'claw_controller',
+    ('gait_controller', 'sampler', 'state_estimator'), 'stack',
+    'per-claw mode, squeeze, verified holding force, weak flag, pull requests (JSON)')
+CLAW_SLIPS = TopicSpec(
+    '/claw_controller/slip_events', 'std_msgs/msg/String', STATE_QOS, 0.0, 'claw_controller',
+    (), 'stack', 'one JSON record per slip event (time, claw, cause, load)')
+GAIT_MODE = TopicSpec(
+    '/gait/mode', 'std_msgs/msg/String', LATCHED_QOS, 0.0, 'gait_controller',
+    ('sampler',), 'stack', 'current gait mode (roll, walk, crawl, anchor, hold), on change')
+GAIT_STATUS = TopicSpec(
+    '/gait/status', 'std_msgs/msg/String', LATCHED_QOS, 0.0, 'gait_controller', (), 'stack',
+    'mode, stage, command source, refusals with reasons (JSON), on change')
+MISSION_GOAL = TopicSpec(
+    '/mission/goal', 'geometry_msgs/msg/PoseStamped', STATE_QOS, 0.0, 'mission',
+    ('gait_controller',), 'stack', "the mission autopilot's goal pose (lowest priority)")
+SAMPLING_LOAD = TopicSpec(
+    '/sampling/load', 'std_msgs/msg/Float64', STATE_QOS, 20.0, 'sampler', ('gait_controller',),
+    'stack', 'commanded external load of the sampler (reaction = feed force) [N]')
+SAMPLING_STATUS = TopicSpec(
+    '/sampling/status', 'std_msgs/msg/String', LATCHED_QOS, 0.0, 'sampler', ('mission',),
+    'stack', 'sampling phase, attempt, mass, reason (JSON), on change')
+SAMPLER_LID = TopicSpec(
+    '/sampler/lid', 'std_msgs/msg/Bool', COMMAND_QOS, 0.0, 'sampler', ('hardware',),
+    'hardware', 'true: open the sample container lid (a small adapter on hardware)')
+TERRAIN_SUMMARY = TopicSpec(
+    '/terrain/summary', 'std_msgs/msg/String', STATE_QOS, 5.0, 'terrain_perception',
+    ('gait_controller', 'sampler', 'mission'), 'stack',
+    'class and traversability under the robot and ahead, grasp candidates, site checks (JSON)')
+TERRAIN_TRAVERSABILITY = TopicSpec(
+    '/terrain/traversability', 'nav_msgs/msg/OccupancyGrid', LATCHED_QOS, 2.0,
+    'terrain_perception', (), 'stack', 'local traversability (0 free .. 100 blocked, -1 unknown)')
+TERRAIN_GRASPABILITY = TopicSpec(
+    '/terrain/graspability', 'nav_msgs/msg/OccupancyGrid', LATCHED_QOS, 2.0,
+    'terrain_perception', (), 'stack', 'local graspability (100 best grip, -1 unknown)')
+TERRAIN_GLOBAL = TopicSpec(
+    '/terrain/global/traversability', 'nav_msgs/msg/OccupancyGrid', LATCHED_QOS, 0.5,
+    'terrain_perception', ('mission',), 'stack', 'whole-patch traversability for route planning')
+TERRAIN_ELEVATION = TopicSpec(
+    '/terrain/elevation', 'sensor_msgs/msg/PointCloud2', LATCHED_QOS, 2.0,
+    'terrain_perception', (), 'stack', 'local elevation: one point per seen cell (x, y, z, var)')
+TERRAIN_GRASPS = TopicSpec(
+    '/terrain/grasp_candidates', 'geometry_msgs/msg/PoseArray', STATE_QOS, 2.0,
+    'terrain_perception', (), 'stack', 'ranked claw grasp poses within reach, in odom')
+TERRAIN_MARKERS = TopicSpec(
+    '/terrain/markers', 'visualization_msgs/msg/MarkerArray', STATE_QOS, 2.0,
+    'terrain_perception', (), 'stack', 'rviz: classes, grasp candidates, summary text')
+
 TOPICS = (
     (JOINT_STATES, LEG_COMMANDS, WHEEL_COMMANDS, CLAW_COMMANDS, SAMPLER_FEED_COMMANDS,
      SAMPLER_DRILL_COMMANDS) + FT_WRENCHES
-    + (IMU, SAMPLER_MASS, DEPTH_IMAGE, DEPTH_INFO, GROUND_TRUTH_ODOM, CLOCK, ODOM,
-       CMD_VEL, GOAL_POSE, CLICKED_POINT, GAIT_REQUEST, ESTOP, DIAGNOSTICS)
+    + (IMU, SAMPLER_MASS, SAMPLER_LID, DEPTH_IMAGE, DEPTH_INFO, GROUND_TRUTH_ODOM, CLOCK,
+       ODOM, CMD_VEL, GOAL_POSE, CLICKED_POINT, GAIT_REQUEST, ESTOP, DIAGNOSTICS,
+       CLAW_REQUESTS, CLAW_STATE, CLAW_SLIPS, GAIT_MODE, GAIT_STATUS, MISSION_GOAL,
+       SAMPLING_LOAD, SAMPLING_STATUS, TERRAIN_SUMMARY, TERRAIN_TRAVERSABILITY,
+       TERRAIN_GRASPABILITY, TERRAIN_GLOBAL, TERRAIN_ELEVATION, TERRAIN_GRASPS,
+       TERRAIN_MARKERS)
 )
 
 SAMPLING_START = ServiceSpec('/sampling/start', 'std_srvs/srv/Trigger', 'sampler',

@@ -9,7 +9,7 @@ from space_miner import interfaces
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK_NODES = ('state_estimator', 'terrain_perception', 'gait_controller', 'claw_controller',
-               'sampler')
+               'mission', 'sampler')
 
 
 @pytest.mark.parametrize('spec', interfaces.TOPICS, ids=lambda s: s.name)

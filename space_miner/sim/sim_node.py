@@ -26,7 +26,7 @@ from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, Imu, JointState
-from std_msgs.msg import Float64, Float64MultiArray
+from std_msgs.msg import Bool, Float64, Float64MultiArray
 from std_srvs.srv import SetBool, Trigger
 
 from space_miner import interfaces as itf
@@ -67,6 +67,7 @@ class _Requests:
     pause: bool | None = None
     steps: int = 0
     reset: bool = False
+    lid: bool | None = None
 
 
 class SimNode(Node):
@@ -105,6 +106,8 @@ class SimNode(Node):
             self.create_subscription(
                 Float64MultiArray, topic_name,
                 lambda msg, name=topic_name: self._on_command(name, msg), spec.qos.to_rclpy())
+        self.create_subscription(Bool, itf.SAMPLER_LID.name, self._on_lid,
+                                 itf.SAMPLER_LID.qos.to_rclpy())
         self.create_service(SetBool, '~/pause', self._on_pause)
         self.create_service(Trigger, '~/step', self._on_step)
         self.create_service(Trigger, '~/reset', self._on_reset)
@@ -144,6 +147,10 @@ class SimNode(Node):
             return
         with self._lock:
             self._requests.commands[topic_name] = values
+
+    def _on_lid(self, msg: Bool) -> None:
+        with self._lock:
+            self._requests.lid = bool(msg.data)
 
     # --- services ----------------------------------------------------------------------
     def _on_pause(self, request: SetBool.Request, response: SetBool.Response):
@@ -211,6 +218,8 @@ class SimNode(Node):
                 paused = requests.pause
                 wall0, sim0 = time.monotonic(), world.time_s
             self._apply(world, requests.commands)
+            if requests.lid is not None:
+                world.set_lid(requests.lid)
             if paused and requests.steps == 0:
                 time.sleep(0.002)
                 continue
