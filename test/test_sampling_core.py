@@ -71,7 +71,7 @@ class Plant:
         else:
             self.pos_m = self.ground_m
             self.force_n = min(SAMPLER.feed_force_max_n,
-                               PARAMS.feed_stiffness_n_per_m * (cmd - self.ground_m))
+                               SAMPLER.feed_stiffness_n_per_m * (cmd - self.ground_m))
         if out.drill_speed_rad_s > 0.0 and self.force_n > 0.0 and out.lid is LidCommand.OPEN:
             rate = predict_collection_rate_g_s(self.rates, self.kind, self.force_n,
                                                out.drill_speed_rad_s)
@@ -264,7 +264,7 @@ def test_a_slip_while_deploying_cuts_the_approach_force():
     out = run.step()
     assert out.feed_force_n == pytest.approx(PARAMS.slip_feed_factor * PARAMS.approach_force_n)
     assert out.feed_position_m <= (run.inputs[-1].feed_position_m
-                                   + out.feed_force_n / PARAMS.feed_stiffness_n_per_m + 1e-12)
+                                   + out.feed_force_n / SAMPLER.feed_stiffness_n_per_m + 1e-12)
 
 
 # --- interlock: reaction at most half the holding ------------------------------------------
@@ -568,7 +568,6 @@ def _flat():
     ('target_mass_g', math.nan, 'finite'),
     ('slip_abort_s', True, 'number'),
     ('min_anchor_claws', 1, 'within'),
-    ('contact_lag_m', 0.01, 'approach_force_n'),
     ('contact_force_n', 30.0, 'approach_force_n'),
 ])
 def test_bad_parameters_are_refused_naming_the_key(key, value, why, tmp_path):
@@ -596,6 +595,11 @@ def test_parameters_beyond_the_sampler_hardware_are_refused():
     weak = dataclasses.replace(SAMPLER, feed_force_max_n=100.0)
     with pytest.raises(ConfigError, match='feed_force_n.*robot.yaml'):
         SamplingSequence(PARAMS, weak, RATES)
+    # The contact lead must stay below what the feed servo's stiffness gives at approach.
+    lagging = dataclasses.replace(PARAMS, contact_lag_m=0.01)
+    with pytest.raises(ConfigError) as err:
+        SamplingSequence(lagging, SAMPLER, RATES)
+    assert err.value.key == 'contact_lag_m' and 'approach_force_n' in str(err.value)
 
 
 def test_sampler_yaml_is_a_ros_parameter_file():

@@ -98,12 +98,13 @@ class WheelConfig:
 
 @dataclass(frozen=True)
 class SamplerConfig:
-    """Sampler figures: mount [m], feed [m, N, m/s], drill [rad/s, N m], container [g]."""
+    """Sampler figures: mount [m], feed [m, N, m/s, N/m], drill [rad/s, N m], container [g]."""
 
     mount_xyz_m: tuple
     feed_stroke_m: float
     feed_force_max_n: float
     feed_velocity_m_s: float
+    feed_stiffness_n_per_m: float
     drill_velocity_max_rad_s: float
     drill_torque_nm: float
     bit_radius_m: float
@@ -295,6 +296,7 @@ def parse_robot_config(data: Any, source: str = 'robot.yaml') -> RobotConfig:
         feed_force_max_n=r.number('sampler.feed_force_max_n', positive=True,
                                   maximum=SAMPLER_FEED_FORCE_HW_MAX_N),
         feed_velocity_m_s=r.number('sampler.feed_velocity_m_s', positive=True),
+        feed_stiffness_n_per_m=r.number('sampler.feed_stiffness_n_per_m', positive=True),
         drill_velocity_max_rad_s=r.number('sampler.drill_velocity_max_rad_s', positive=True,
                                           maximum=SAMPLER_DRILL_HW_MAX_RAD_S),
         drill_torque_nm=r.number('sampler.drill_torque_nm', positive=True),

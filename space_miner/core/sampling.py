@@ -77,7 +77,6 @@ class SamplingParams:
     approach_force_n: float
     feed_force_rate_n_per_s: float
     feed_speed_m_s: float
-    feed_stiffness_n_per_m: float
     contact_force_n: float
     contact_lag_m: float
     stow_tolerance_m: float
@@ -112,7 +111,6 @@ PARAM_RANGES: Mapping[str, tuple] = MappingProxyType({
     'approach_force_n': (1.0, SAMPLER_FEED_FORCE_HW_MAX_N),
     'feed_force_rate_n_per_s': (1.0, 1.0e5),
     'feed_speed_m_s': (1.0e-4, 1.0),
-    'feed_stiffness_n_per_m': (100.0, 1.0e8),
     'contact_force_n': (0.1, SAMPLER_FEED_FORCE_HW_MAX_N),
     'contact_lag_m': (1.0e-6, 0.05),
     'stow_tolerance_m': (1.0e-5, 0.05),
@@ -183,11 +181,6 @@ def _cross_check(p: SamplingParams, source: str) -> None:
     if p.contact_force_n >= p.approach_force_n:
         raise ConfigError('contact_force_n', p.contact_force_n,
                           f'must be below approach_force_n {p.approach_force_n:g}', source)
-    lead_m = p.approach_force_n / p.feed_stiffness_n_per_m
-    if p.contact_lag_m >= lead_m:
-        raise ConfigError('contact_lag_m', p.contact_lag_m,
-                          f'must be below approach_force_n / feed_stiffness_n_per_m '
-                          f'= {lead_m:g} m (the largest lead while approaching)', source)
     if p.lid_close_s > p.lid_timeout_s:
         raise ConfigError('lid_close_s', p.lid_close_s,
                           f'must not be above lid_timeout_s {p.lid_timeout_s:g}', source)
@@ -211,6 +204,12 @@ def check_params_against_sampler(params: SamplingParams, sampler: SamplerConfig,
         if value > limit:
             raise ConfigError(key, value, f'above the sampler limit {limit:g} of robot.yaml',
                               source)
+    lead_m = params.approach_force_n / sampler.feed_stiffness_n_per_m
+    if params.contact_lag_m >= lead_m:
+        raise ConfigError('contact_lag_m', params.contact_lag_m,
+                          f'must be below approach_force_n / robot.yaml\'s sampler '
+                          f'feed_stiffness_n_per_m = {lead_m:g} m (the largest lead while '
+                          'approaching)', source)
 
 
 def load_sampling_params(path: str | Path | None = None) -> SamplingParams:
@@ -1025,13 +1024,13 @@ class SamplingSequence:
                 force *= p.slip_feed_factor
             cmd = min(stroke, cmd + p.feed_speed_m_s * dt_s)
             if pos is not None:
-                cmd = min(cmd, pos + force / p.feed_stiffness_n_per_m)
+                cmd = min(cmd, pos + force / self.sampler.feed_stiffness_n_per_m)
         elif phase is SamplingPhase.DRILL:
             lid = LidCommand.OPEN
             force = self._drill_force(t_s, dt_s, c)
             if force > 0.0:
                 drill = min(p.drill_speed_rad_s, self.sampler.drill_velocity_max_rad_s)
-            lead_cmd = pos + force / p.feed_stiffness_n_per_m
+            lead_cmd = pos + force / self.sampler.feed_stiffness_n_per_m
             cmd = min(stroke, lead_cmd, cmd + p.feed_speed_m_s * dt_s)
         elif phase is SamplingPhase.CLOSE_LID:
             if pos is not None:

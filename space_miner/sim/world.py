@@ -67,7 +67,6 @@ LID_OPEN_FEED_M = 0.005
 #: gravity points away from the ground (DESIGN.md section 6) [1/s].
 ESCAPE_FRACTION_PER_S = 0.01
 #: Servo gains the robot description does not fix (sim-only plant figures).
-FEED_KP_N_PER_M = 10000.0
 WHEEL_KV_NM_S = 1.0
 DRILL_KV_NM_S = 0.5
 CLAW_FINGER_KP_N_PER_M = 2000.0
@@ -325,7 +324,7 @@ class World:
         smp = robot.sampler
         act = spec.add_actuator(name='sampler_feed_pos', target='sampler_feed_joint',
                                 trntype=mujoco.mjtTrn.mjTRN_JOINT)
-        act.set_to_position(kp=FEED_KP_N_PER_M)
+        act.set_to_position(kp=smp.feed_stiffness_n_per_m)
         act.forcelimited = 1
         act.forcerange = [-smp.feed_force_max_n, smp.feed_force_max_n]
         act = spec.add_actuator(name='sampler_drill_vel', target='sampler_drill_joint',
