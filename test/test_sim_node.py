@@ -149,3 +149,11 @@ def test_out_of_range_parameters_are_refused_at_start(graph, name, value):
     context, _, _ = graph
     with pytest.raises(InvalidParameterValueException):
         SimNode(context=context, parameter_overrides=[Parameter(name, value=value)])
+
+
+def test_sensor_rates_beyond_the_message_budget_are_refused(graph):
+    context, _, _ = graph
+    with pytest.raises(ValueError, match='above the message budget'):
+        SimNode(context=context, parameter_overrides=[
+            Parameter('wrench_rate_hz', value=1000.0),
+            Parameter('joint_state_rate_hz', value=1000.0)])

@@ -59,6 +59,15 @@ PARAMS = (
 )
 
 
+def publish_rate(params) -> float:
+    """Messages per second the node publishes with these parameters."""
+    camera = 2.0 * params['camera_rate_hz']  # image + camera_info
+    return (params['joint_state_rate_hz'] + len(itf.FT_WRENCHES) * params['wrench_rate_hz']
+            + params['imu_rate_hz'] + params['sampler_mass_rate_hz']
+            + params['ground_truth_rate_hz'] + params['clock_rate_hz'] + camera
+            + params['diagnostics_rate_hz'])
+
+
 @dataclass
 class _Requests:
     """What callbacks hand to the simulation thread."""
@@ -78,6 +87,13 @@ class SimNode(Node):
         self.params = declare_parameters(self, PARAMS, load_defaults('sim.yaml', NODE_NAME,
                                                                      PARAMS))
         self.robot = load_robot_config()
+        self.publish_rate_msgs_s = publish_rate(self.params)
+        budget = itf.EXECUTOR_BUDGET_MSGS_PER_S * itf.EXECUTOR_BUDGET_FRACTION
+        if self.publish_rate_msgs_s > budget:
+            raise ValueError(f'sensor rates add up to {self.publish_rate_msgs_s:.0f} msg/s, '
+                             f'above the message budget of {budget:.0f} msg/s '
+                             f'({itf.EXECUTOR_BUDGET_FRACTION:.0%} of what one process '
+                             f'delivers); lower the *_rate_hz parameters')
         self.scenario = load_scenario(self.params['scenario'] or None)
         self._limits = self._command_limits()
         self._lock = threading.Lock()
