@@ -128,3 +128,18 @@ def test_eval_runs_scenarios_in_parallel_and_writes_summaries(tmp_path):
     summaries = json.loads(out.read_text())
     assert [s['scenario'] for s in summaries] == ['s0', 's1']
     assert all(s['expected_outcome_met'] for s in summaries)
+
+
+def test_the_rule_weighs_holding_against_the_true_external_load():
+    """A push is an external load: the judge sees it while it lasts, and only then."""
+    push = {'at_s': 0.5, 'kind': 'push', 'force_n': [30.0, 0.0, 40.0], 'duration_s': 1.0}
+    harness = Harness(_scenario(body='ryugu', time_limit_s=2.0, faults=[push]), [],
+                      HarnessConfig(camera=None))
+    world = harness.world
+    assert world.external_load_n() == 0.0
+    world.step(int(0.6 / world.timestep_s))
+    assert world.external_load_n() == pytest.approx(50.0)
+    summary = harness.run()
+    assert summary['min_true_holding_margin'] is not None
+    assert summary['min_true_holding_margin'] < 3 * 150.0 / 50.0 + 1e-9
+    assert world.external_load_n() == 0.0  # the push is over

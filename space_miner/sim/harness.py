@@ -45,9 +45,10 @@ class Bus:
     ``sensors`` and ``depth`` are the hardware side (what the contract's topics carry);
     ``commands`` maps a command topic name (interfaces.COMMAND_JOINTS) to the array a
     component wants applied; ``mode`` is the gait mode (for gait_time_s and end_mode);
-    ``external_load_n`` the commanded external load and ``verified_holding_n`` the claws'
-    verified holding forces (for the holding margin); ``values`` holds component outputs
-    by name.
+    ``external_load_n`` the load the stack commands (sampling reaction), for components
+    that need it; ``verified_holding_n`` the claws' verified holding forces (the summary's
+    holding margin; the rule itself is judged against the world's true load);
+    ``values`` holds component outputs by name.
     """
 
     t_s: float = 0.0
@@ -165,7 +166,7 @@ class Harness:
             grips = world.grip_truth()
             judge.step(world.time_s, dt,
                        {c: ClawTruth(g.gripping, g.holding_force_n) for c, g in grips.items()},
-                       bus.external_load_n, bus.verified_holding_n)
+                       world.external_load_n(), bus.verified_holding_n)
             detached, why = world.is_detached()
             if detached:
                 end_reason = f'detached: {why}'

@@ -35,6 +35,7 @@ from space_miner.core.scenario import load_scenario
 from space_miner.nodes import conversions as cv
 from space_miner.nodes.params import declare_parameters, load_defaults, ParamSpec
 from space_miner.nodes.run import run_node
+from space_miner.sim.judge import ClawTruth, NeverDetachJudge
 
 NODE_NAME = 'mujoco_sim'
 PARAMS = (
@@ -95,6 +96,8 @@ class SimNode(Node):
                              f'({itf.EXECUTOR_BUDGET_FRACTION:.0%} of what one process '
                              f'delivers); lower the *_rate_hz parameters')
         self.scenario = load_scenario(self.params['scenario'] or None)
+        #: The never-detach rule, judged from the world's truth every physics step.
+        self.judge = NeverDetachJudge(self.scenario.body_config.requires_grip)
         self._limits = self._command_limits()
         self._lock = threading.Lock()
         self._requests = _Requests(commands={})
@@ -228,6 +231,7 @@ class SimNode(Node):
                 requests, self._requests = self._requests, _Requests(commands={})
             if requests.reset:
                 world.reset()
+                self.judge = NeverDetachJudge(self.scenario.body_config.requires_grip)
                 due = {name: world.time_s for name in streams}
                 wall0, sim0 = time.monotonic(), world.time_s
             if requests.pause is not None:
@@ -244,7 +248,11 @@ class SimNode(Node):
             else:  # step straight to the next publication (at most 10 ms of sim time)
                 gap_s = min(min(due.values()) - world.time_s, 0.01)
                 steps = max(1, int(math.ceil(gap_s / world.timestep_s - 1e-9)))
-            world.step(steps)
+            for _ in range(steps):  # the rule is judged from the truth every step
+                world.step(1)
+                self.judge.step(world.time_s, world.timestep_s, {
+                    c: ClawTruth(g.gripping, g.holding_force_n)
+                    for c, g in world.grip_truth().items()}, world.external_load_n())
             t = world.time_s
             sensors = None
             for name, rate in streams.items():
@@ -320,6 +328,9 @@ class SimNode(Node):
             diag.level, diag.message = DiagnosticStatus.ERROR, f'stopped: {self._error!r}'
         elif detached:
             diag.level, diag.message = DiagnosticStatus.WARN, f'robot detached: {reason}'
+        elif self.judge.verdict.in_violation:
+            diag.level = DiagnosticStatus.WARN
+            diag.message = f'never-detach rule broken: {self.judge.verdict.last_reason}'
         else:
             diag.level, diag.message = DiagnosticStatus.OK, 'running'
         values = {
@@ -327,6 +338,8 @@ class SimNode(Node):
             'real_time_factor': f"{status.get('rtf', 0.0):.2f}",
             'paused': str(status.get('paused', False)),
             'refused_commands': str(self.refused_commands),
+            'rule_violations': str(self.judge.verdict.violations),
+            'rule_violation_time_s': f'{self.judge.verdict.violation_time_s:.3f}',
             'active_faults': ', '.join(str(f) for f in status.get('faults', ())) or 'none',
         }
         diag.values = [KeyValue(key=k, value=v) for k, v in values.items()]

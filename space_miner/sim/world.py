@@ -868,6 +868,17 @@ class World:
                                   self._failed[i])
         return out
 
+    def external_load_n(self) -> float:
+        """Return the true external load the claws must hold against [N].
+
+        The sampler's reaction (equal to the feed force while the bit touches the ground)
+        plus the magnitude of any push fault: what the never-detach rule weighs the
+        holding forces against.
+        """
+        state = self._sampler_state
+        reaction = state.feed_force_n if state.bit_touching is not None else 0.0
+        return float(reaction + np.linalg.norm(self._push_force_n()))
+
     def base_height_above_surface_m(self) -> float:
         """Height of base_link above the local surface (heightfield or boulder) [m]."""
         p = self.data.qpos[self._base_qadr:self._base_qadr + 3]
