@@ -224,9 +224,15 @@ GAIT_MODE = TopicSpec(
 GAIT_STATUS = TopicSpec(
     '/gait/status', 'std_msgs/msg/String', LATCHED_QOS, 0.0, 'gait_controller', (), 'stack',
     'mode, stage, command source, refusals with reasons (JSON), on change')
+GAIT_MARKERS = TopicSpec(
+    '/gait/markers', 'visualization_msgs/msg/MarkerArray', STATE_QOS, 5.0, 'gait_controller',
+    (), 'stack', 'rviz: gait mode above the robot and each claw\'s state beside it')
 MISSION_GOAL = TopicSpec(
     '/mission/goal', 'geometry_msgs/msg/PoseStamped', STATE_QOS, 0.0, 'mission',
     ('gait_controller',), 'stack', "the mission autopilot's goal pose (lowest priority)")
+MISSION_STATUS = TopicSpec(
+    '/mission/status', 'std_msgs/msg/String', LATCHED_QOS, 0.0, 'mission', (), 'stack',
+    'mission phase, current target, samples, done/success/reason (JSON), on change')
 SAMPLING_LOAD = TopicSpec(
     '/sampling/load', 'std_msgs/msg/Float64', STATE_QOS, 20.0, 'sampler', ('gait_controller',),
     'stack', 'commanded external load of the sampler (reaction = feed force) [N]')
@@ -264,7 +270,8 @@ TOPICS = (
      SAMPLER_DRILL_COMMANDS) + FT_WRENCHES
     + (IMU, SAMPLER_MASS, SAMPLER_LID, DEPTH_IMAGE, DEPTH_INFO, GROUND_TRUTH_ODOM, CLOCK,
        ODOM, CMD_VEL, GOAL_POSE, CLICKED_POINT, GAIT_REQUEST, ESTOP, DIAGNOSTICS,
-       CLAW_REQUESTS, CLAW_STATE, CLAW_SLIPS, GAIT_MODE, GAIT_STATUS, MISSION_GOAL,
+       CLAW_REQUESTS, CLAW_STATE, CLAW_SLIPS, GAIT_MODE, GAIT_STATUS, GAIT_MARKERS,
+       MISSION_GOAL, MISSION_STATUS,
        SAMPLING_LOAD, SAMPLING_STATUS, TERRAIN_SUMMARY, TERRAIN_TRAVERSABILITY,
        TERRAIN_GRASPABILITY, TERRAIN_GLOBAL, TERRAIN_ELEVATION, TERRAIN_GRASPS,
        TERRAIN_MARKERS)
