@@ -39,6 +39,9 @@ setup(
         'console_scripts': [
             'space-miner = space_miner.cli:main',
             'sim_node = space_miner.sim.sim_node:main',
+            'claw_controller = space_miner.nodes.claw_controller:main',
+            'state_estimator = space_miner.nodes.state_estimator:main',
+            'terrain_perception = space_miner.nodes.terrain_perception:main',
         ],
     },
 )

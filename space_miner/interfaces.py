@@ -220,7 +220,7 @@ CLAW_SLIPS = TopicSpec(
     (), 'stack', 'one JSON record per slip event (time, claw, cause, load)')
 GAIT_MODE = TopicSpec(
     '/gait/mode', 'std_msgs/msg/String', LATCHED_QOS, 0.0, 'gait_controller',
-    ('sampler',), 'stack', 'current gait mode (roll, walk, crawl, anchor, hold), on change')
+    ('sampler', 'state_estimator', 'mission'), 'stack', 'current gait mode (roll, walk, crawl, anchor, hold), on change')
 GAIT_STATUS = TopicSpec(
     '/gait/status', 'std_msgs/msg/String', LATCHED_QOS, 0.0, 'gait_controller', (), 'stack',
     'mode, stage, command source, refusals with reasons (JSON), on change')
