@@ -196,8 +196,9 @@ class TerrainPerception:
         Returns ``{leg: [GraspCandidate, ...]}`` best first (an empty list when nothing
         graspable is in reach, or the pose is missing). Cells are ranked by graspability
         times a preference for the leg's nominal reach; the best ``grasp_prefilter_per_leg``
-        are checked with the leg's inverse kinematics and kept at least
-        ``grasp_min_separation_m`` apart.
+        are checked with the leg's inverse kinematics (the surface point, and the pad's centre
+        one pad radius along the normal, also ``grasp_reach_margin_m`` farther out) and kept
+        at least ``grasp_min_separation_m`` apart.
         """
         out = {leg: [] for leg in legs}
         base = as_pose_matrix(transform_odom_base)
@@ -238,7 +239,16 @@ class TerrainPerception:
                 ik = kin.ik((base_inv @ np.append(target, 1.0))[:3])
                 if not ik.ok:
                     continue
+                # The leg's foot point is the pad's centre, one pad radius off the surface
+                # when the pad rests on it: that must be within reach too, with a margin
+                # outwards (the body settles, the leg presses the pad on).
                 normal = layers.normal[iy[i], ix[i]].astype(float)
+                pad_centre = target + normal * self.robot.claw.pad_radius_m
+                outward = np.array([target[0] - hip[0], target[1] - hip[1], 0.0])
+                outward /= max(float(np.linalg.norm(outward)), 1e-9)
+                if not all(kin.ik((base_inv @ np.append(point, 1.0))[:3]).ok for point in (
+                        pad_centre, pad_centre + p.grasp_reach_margin_m * outward)):
+                    continue
                 chosen.append(GraspCandidate(
                     leg=leg, position_m=tuple(float(v) for v in target),
                     orientation_wxyz=_surface_quaternion(normal, target - hip[:3]),

@@ -28,6 +28,8 @@ from space_miner.core.terrain_types import (GridGeometry, KNOWN_CLASSES, Terrain
                                             TerrainLayers, TraverseMode)
 
 _BORDER = cv2.BORDER_REPLICATE
+#: Share of a cell's plane window that must be seen for the cell to count as a boulder.
+BOULDER_MIN_SUPPORT = 0.6
 
 
 def grip_fraction_table(kinds: TerrainTable | None = None) -> np.ndarray:
@@ -170,7 +172,8 @@ def classify(roughness_m: np.ndarray, relief_m: np.ndarray, coherence: np.ndarra
     Window features blur class borders by half a window, so each cell takes the least
     rough window that contains it (an erosion of roughness and relief) before the
     thresholds. Boulder cells (a detrended step or a rise of a boulder's size,
-    measured on the small step window) make every cell within ``rubble_dilate_m`` rubble,
+    measured on the small step window, where at least :data:`BOULDER_MIN_SUPPORT` of the
+    plane window was seen) make every cell within ``rubble_dilate_m`` rubble,
     and so does a share of at least ``rubble_min_boulder_fraction`` boulder cells among
     the seen cells within ``rubble_density_window_m`` (a boulder field).
     Cells without a coherence (few measured gradients) and neither smooth nor rubble are
@@ -192,8 +195,12 @@ def classify(roughness_m: np.ndarray, relief_m: np.ndarray, coherence: np.ndarra
     cls[~np.isfinite(coherence)] = TerrainClass.UNKNOWN
     smooth = (rough <= params.smooth_max_roughness_m) & (relief <= params.smooth_max_relief_m)
     cls[smooth] = TerrainClass.SMOOTH
+    # Only where the plane window was mostly seen: next to unseen cells the detrended
+    # height compares with inpainted ones, which on a slope makes false steps.
+    support = cv2.boxFilter(seen.astype(np.float32), -1, (k, k), borderType=cv2.BORDER_CONSTANT)
     boulders = (((detrended_step_m >= params.rubble_min_relief_m)
-                 | (detrended_m >= 2.0 * params.boulder_min_height_m)) & seen).astype(np.uint8)
+                 | (detrended_m >= 2.0 * params.boulder_min_height_m)) & seen
+                & (support >= BOULDER_MIN_SUPPORT)).astype(np.uint8)
     radius = int(round(params.rubble_dilate_m / res))
     rubble = cv2.dilate(boulders, _disk(radius)) > 0 if radius > 0 else boulders > 0
     # A boulder field: enough boulder cells among the seen cells around (the ground between

@@ -64,6 +64,7 @@ class TerrainParams:
     grasp_candidates_per_leg: int
     grasp_min_separation_m: float
     grasp_prefilter_per_leg: int
+    grasp_reach_margin_m: float
     roll_max_slope_deg: float
     roll_max_step_m: float
     walk_max_slope_deg: float
@@ -138,6 +139,7 @@ PARAM_RANGES: Mapping[str, tuple] = {
     'grasp_candidates_per_leg': (1, 100),
     'grasp_min_separation_m': (0.0, 1.0),
     'grasp_prefilter_per_leg': (1, 10000),
+    'grasp_reach_margin_m': (0.0, 0.2),
     'roll_max_slope_deg': (0.0, 90.0),
     'roll_max_step_m': (0.0, 1.0),
     'walk_max_slope_deg': (0.0, 90.0),

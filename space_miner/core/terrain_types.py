@@ -8,6 +8,7 @@ grids are axis-aligned in odom, indexed ``[iy, ix]``, and cell ``(ix, iy)`` cove
 
 from dataclasses import dataclass, field
 import enum
+import json
 import math
 from typing import Mapping, Sequence
 
@@ -244,3 +245,129 @@ def as_pose_matrix(pose: np.ndarray | Sequence | None) -> np.ndarray | None:
     if m.shape != (4, 4) or not np.all(np.isfinite(m)):
         return None
     return m
+
+
+# --- /terrain/summary: the one JSON schema (encoded by the node, decoded by its readers) ----
+
+#: Schema tag carried by every encoded summary; bumped when the layout changes.
+SUMMARY_SCHEMA = 'space_miner/terrain_summary/1'
+
+
+@dataclass(frozen=True)
+class TerrainReport:
+    """Everything ``/terrain/summary`` carries.
+
+    The summary, the last frame's outcome, the last requested sampling site's check (or
+    None) and the grasp candidates per claw leg (best first).
+    """
+
+    summary: TerrainSummary
+    frame_status: FrameStatus | None = None
+    frame_detail: str = ''
+    site: SiteCheck | None = None
+    grasp_candidates: Mapping[str, Sequence[GraspCandidate]] = field(default_factory=dict)
+
+
+def _num(value: float) -> float | None:
+    """Return a finite float, or None (JSON has no NaN)."""
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _unnum(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _modes(values: Mapping[TraverseMode, float]) -> dict:
+    return {mode.value: _num(values.get(mode, math.nan)) for mode in TraverseMode}
+
+
+def _unmodes(data: Mapping) -> dict:
+    return {mode: _unnum(data.get(mode.value)) for mode in TraverseMode}
+
+
+def encode_summary(report: TerrainReport) -> str:
+    """Encode a :class:`TerrainReport` as the JSON of ``/terrain/summary``.
+
+    Layout (units in the keys; NaN is written as null; classes, statuses and modes by
+    their enum values in lower case)::
+
+        {"schema": SUMMARY_SCHEMA, "stamp_s": t, "status": "ok|stale|no_data",
+         "frame": {"status": "ok|no_pose|...", "detail": ""} | null,
+         "under": {"class": "rock", "traversability": {"roll": .., "walk": .., "crawl": ..},
+                   "known_fraction": ..},
+         "ahead": {"heading_rad": .., "class": .., "traversability": {..},
+                   "known_fraction": .., "max_step_m": .., "max_slope_rad": ..},
+         "site": {"ok": b, "reason": "ok|...", "class": .., "xy_m": [x, y], "detail": "",
+                  "anchor_claws": n} | null,
+         "grasps": {"c1": [{"position_m": [x, y, z], "orientation_wxyz": [..],
+                            "normal": [..], "score": .., "graspability": ..,
+                            "class": .., "q_rad": [..]}, ...], ...}}
+    """
+    s = report.summary
+    site = report.site
+    data = {
+        'schema': SUMMARY_SCHEMA,
+        'stamp_s': _num(s.stamp_s),
+        'status': s.status.value,
+        'frame': None if report.frame_status is None else {
+            'status': report.frame_status.value, 'detail': report.frame_detail},
+        'under': {'class': s.class_under.name.lower(),
+                  'traversability': _modes(s.traversability_under),
+                  'known_fraction': _num(s.known_fraction_under)},
+        'ahead': {'heading_rad': _num(s.heading_rad), 'class': s.class_ahead.name.lower(),
+                  'traversability': _modes(s.traversability_ahead),
+                  'known_fraction': _num(s.known_fraction_ahead),
+                  'max_step_m': _num(s.max_step_ahead_m),
+                  'max_slope_rad': _num(s.max_slope_ahead_rad)},
+        'site': None if site is None else {
+            'ok': bool(site.ok), 'reason': site.reason.value,
+            'class': site.terrain_class.name.lower(),
+            'xy_m': [_num(v) for v in site.xy_m], 'detail': site.detail,
+            'anchor_claws': int(site.anchor_claws)},
+        'grasps': {leg: [{'position_m': [_num(v) for v in c.position_m],
+                          'orientation_wxyz': [_num(v) for v in c.orientation_wxyz],
+                          'normal': [_num(v) for v in c.normal],
+                          'score': _num(c.score), 'graspability': _num(c.graspability),
+                          'class': c.terrain_class.name.lower(),
+                          'q_rad': [_num(v) for v in c.q_rad]} for c in items]
+                   for leg, items in report.grasp_candidates.items()},
+    }
+    return json.dumps(data, separators=(',', ':'), allow_nan=False)
+
+
+def _class(name: str) -> TerrainClass:
+    return TerrainClass[str(name).upper()]
+
+
+def decode_summary(text: str) -> TerrainReport:
+    """Decode ``/terrain/summary`` JSON (see :func:`encode_summary`); ValueError if malformed."""
+    try:
+        data = json.loads(text)
+        if data.get('schema') != SUMMARY_SCHEMA:
+            raise ValueError(f'schema {data.get("schema")!r}, expected {SUMMARY_SCHEMA!r}')
+        under, ahead = data['under'], data['ahead']
+        summary = TerrainSummary(
+            _unnum(data['stamp_s']), MapStatus(data['status']), _class(under['class']),
+            _unmodes(under['traversability']), _unnum(under['known_fraction']),
+            _unnum(ahead['heading_rad']), _class(ahead['class']),
+            _unmodes(ahead['traversability']), _unnum(ahead['known_fraction']),
+            _unnum(ahead['max_step_m']), _unnum(ahead['max_slope_rad']))
+        frame = data.get('frame')
+        site = data.get('site')
+        site_check = None if site is None else SiteCheck(
+            bool(site['ok']), SiteReason(site['reason']), _class(site['class']),
+            tuple(_unnum(v) for v in site['xy_m']), str(site.get('detail', '')),
+            int(site.get('anchor_claws', 0)))
+        grasps = {leg: tuple(GraspCandidate(
+            leg, tuple(_unnum(v) for v in c['position_m']),
+            tuple(_unnum(v) for v in c['orientation_wxyz']),
+            tuple(_unnum(v) for v in c['normal']), _unnum(c['score']),
+            _unnum(c['graspability']), _class(c['class']),
+            tuple(_unnum(v) for v in c['q_rad']))
+            for c in items) for leg, items in data.get('grasps', {}).items()}
+        return TerrainReport(summary, None if frame is None else FrameStatus(frame['status']),
+                             '' if frame is None else str(frame.get('detail', '')),
+                             site_check, grasps)
+    except (KeyError, TypeError, AttributeError) as err:
+        raise ValueError(f'terrain summary: missing or malformed field ({err!r})') from err
