@@ -1,9 +1,15 @@
 # SPDX-License-Identifier: Apache-2.0
 """The ``space-miner`` command.
 
-- ``space-miner sim`` loads the robot into MuJoCo on a flat patch, lets it settle and
-  prints its pose and contacts (it grows into the full mission on the live ROS graph as
-  the mission capability lands; see the README).
+- ``space-miner sim [--scenario FILE] [--summary OUT.json] [--bag DIR] [--processes]``
+  runs one scenario on the live ROS graph (the sim node and every stack node), with a
+  progress bar, records the contract topics to an MCAP bag and writes the summary.
+- ``space-miner analyze BAG [--out DIR]`` writes a mission report (HTML with plots, and
+  Markdown) from a bag of ``space-miner sim`` or ``ros2 bag record`` (MCAP or sqlite3).
+- ``space-miner replay BAG [--rate R] [--topics ...] [--loop] [--through terrain|gait]``
+  plays a bag on its topics with ``/clock``, or runs it through the core components.
+- ``space-miner settle`` loads the robot into MuJoCo on a flat patch, lets it settle and
+  prints its pose and contacts (the smallest check that the model and physics are sane).
 - ``space-miner eval FILE... [--json OUT] [--jobs N]`` runs scenarios on the lockstep
   harness in parallel, with a progress bar per scenario, prints a table and writes the
   summaries as a JSON list. Exit status 0 when it ran, whatever the missions' outcomes; 2
@@ -13,7 +19,9 @@
 import argparse
 import math
 import os
+from pathlib import Path
 import sys
+import time
 
 from space_miner import __version__
 
@@ -29,6 +37,51 @@ def _positive_float(text: str) -> float:
 
 
 def _cmd_sim(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from space_miner.core.robot import ConfigError
+    from space_miner.core.scenario import load_scenario
+    from space_miner.live import LiveOptions, run_live
+
+    console = Console()
+    try:
+        scenario = load_scenario(args.scenario)
+    except (ConfigError, OSError) as err:
+        console.print(f'[red]error:[/red] {err}')
+        return 2
+    limit = args.time_limit or scenario.mission.time_limit_s
+    run_dir = Path('runs') / f"{scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    args.summary = args.summary or str(run_dir / 'summary.json')
+    args.bag = args.bag or str(run_dir / 'bag')
+    options = LiveOptions(scenario=args.scenario, summary=Path(args.summary),
+                          bag=None if args.no_bag else Path(args.bag),
+                          processes=args.processes, real_time_factor=args.rtf,
+                          time_limit_s=args.time_limit, seed=args.seed)
+    with Progress(TextColumn('[bold]{task.description}'), BarColumn(),
+                  TextColumn('{task.completed:7.1f}/{task.total:.0f} s sim'),
+                  TextColumn('{task.fields[status]}'), TimeElapsedColumn(),
+                  console=console) as bar:
+        task = bar.add_task(scenario.name, total=limit, status='starting')
+
+        def show(p):
+            bar.update(task, completed=min(p.sim_time_s, limit), status=(
+                f'{p.phase} | {p.mode} | {p.distance_m:5.2f} m | {p.sample_g:6.1f} g | '
+                f'{p.rtf:4.1f}x'))
+
+        summary = run_live(options, show)
+    console.print(f"{summary['scenario']}: success={summary['success']} "
+                  f"({summary['reason']}), end mode {summary['end_mode']}, "
+                  f"{summary['total_sample_g']:.1f} g, "
+                  f"{summary['rule_violations']} rule violation(s), "
+                  f"detached={summary['detached']}")
+    console.print(f'summary: {args.summary} (and {Path(args.summary).with_suffix(".md")})')
+    if not args.no_bag:
+        console.print(f'bag: {args.bag} (MCAP; space-miner analyze {args.bag})')
+    return 0
+
+
+def _cmd_settle(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -143,12 +196,29 @@ def build_parser() -> argparse.ArgumentParser:
         prog='space-miner', description='space_miner: asteroid-mining hexapod control stack')
     parser.add_argument('--version', action='version', version=f'space_miner {__version__}')
     commands = parser.add_subparsers(dest='command', required=True)
-    sim = commands.add_parser('sim', help='settle the robot in MuJoCo on a flat patch')
-    sim.add_argument('--duration', type=_positive_float, default=5.0,
-                     help='simulated seconds to settle (default 5)')
-    sim.add_argument('--gravity', type=_positive_float, default=1.62,
-                     help='gravity toward the ground [m/s²] (default 1.62, the Moon)')
+    sim = commands.add_parser('sim', help='run a scenario on the live ROS graph')
+    sim.add_argument('--scenario', default=None,
+                     help='scenario file (default: config/scenarios/default.yaml)')
+    sim.add_argument('--summary', default=None,
+                     help='summary JSON to write, a Markdown summary beside it '
+                          '(default: runs/<scenario>-<time>/summary.json)')
+    sim.add_argument('--bag', default=None,
+                     help='bag directory to record (default: runs/<scenario>-<time>/bag)')
+    sim.add_argument('--no-bag', action='store_true', help='do not record')
+    sim.add_argument('--processes', action='store_true',
+                     help='one process per node instead of one composed process')
+    sim.add_argument('--rtf', type=float, default=1.0,
+                     help='real-time factor of the simulator (0: as fast as possible)')
+    sim.add_argument('--time-limit', type=_positive_float, default=None,
+                     help="override the scenario's time limit [s]")
+    sim.add_argument('--seed', type=int, default=None, help="override the scenario's seed")
     sim.set_defaults(func=_cmd_sim)
+    settle = commands.add_parser('settle', help='settle the robot in MuJoCo on a flat patch')
+    settle.add_argument('--duration', type=_positive_float, default=5.0,
+                        help='simulated seconds to settle (default 5)')
+    settle.add_argument('--gravity', type=_positive_float, default=1.62,
+                        help='gravity toward the ground [m/s²] (default 1.62, the Moon)')
+    settle.set_defaults(func=_cmd_settle)
     ev = commands.add_parser('eval', help='run scenarios on the lockstep harness')
     ev.add_argument('files', nargs='+', help='scenario YAML files')
     ev.add_argument('--json', help='write the summaries as a JSON list here')
@@ -158,11 +228,24 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument('--time-limit', type=_positive_float, default=None,
                     help="override the scenarios' time limits [s]")
     ev.set_defaults(func=_cmd_eval)
+    for name, (_, text) in DELEGATED.items():  # listed in --help; main() hands them over
+        commands.add_parser(name, help=f'{text} (space-miner {name} --help)', add_help=False)
     return parser
+
+
+#: Subcommands that parse their own arguments (their modules' ``main(argv)``).
+DELEGATED = {
+    'analyze': ('space_miner.bag.report', 'write a mission report from a bag'),
+    'replay': ('space_miner.bag.replay', 'play a bag on its topics, or through the cores'),
+}
 
 
 def main(argv: list | None = None) -> int:
     """Entry point of the ``space-miner`` console script."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in DELEGATED:
+        import importlib
+        return importlib.import_module(DELEGATED[argv[0]][0]).main(argv[1:])
     args = build_parser().parse_args(argv)
     return args.func(args)
 

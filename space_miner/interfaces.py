@@ -140,8 +140,9 @@ def _ft(claw: str) -> TopicSpec:
 
 JOINT_STATES = TopicSpec(
     '/joint_states', 'sensor_msgs/msg/JointState', SENSOR_QOS, 250.0, 'hardware',
-    ('claw_controller', 'state_estimator', 'gait_controller'), 'hardware',
-    'every joint: position, velocity, effort (claw effort = squeeze force [N])', HW_STATE_QOS)
+    ('claw_controller', 'state_estimator', 'gait_controller', 'terrain_perception', 'sampler'),
+    'hardware', 'every joint: position, velocity, effort (claw effort = squeeze force [N])',
+    HW_STATE_QOS)
 LEG_COMMANDS = TopicSpec(
     '/leg_position_controller/commands', 'std_msgs/msg/Float64MultiArray', COMMAND_QOS, 50.0,
     'gait_controller', ('hardware',), 'hardware', '18 leg joint positions [rad], LEG_JOINTS')
@@ -191,7 +192,7 @@ GOAL_POSE = TopicSpec(
     ('gait_controller',), 'operator', 'rviz "2D Goal Pose": drive there')
 CLICKED_POINT = TopicSpec(
     '/clicked_point', 'geometry_msgs/msg/PointStamped', OPERATOR_QOS, 0.0, 'operator',
-    ('sampler',), 'operator', 'rviz "Publish Point": sampling site')
+    ('sampler', 'terrain_perception'), 'operator', 'rviz "Publish Point": sampling site')
 GAIT_REQUEST = TopicSpec(
     '/gait/request', 'std_msgs/msg/String', OPERATOR_QOS, 0.0, 'operator', ('gait_controller',),
     'operator', 'auto, roll, walk, crawl, anchor or hold')

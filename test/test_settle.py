@@ -29,7 +29,7 @@ def test_settling_refuses_a_non_positive_duration():
 
 
 def test_cli_refuses_bad_arguments_with_a_clear_message():
-    result = subprocess.run([sys.executable, '-m', 'space_miner.cli', 'sim', '--gravity',
+    result = subprocess.run([sys.executable, '-m', 'space_miner.cli', 'settle', '--gravity',
                              'nan'], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "'nan' must be a positive finite number" in result.stderr

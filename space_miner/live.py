@@ -1,0 +1,326 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``space-miner sim``: one scenario on the live ROS graph, recorded, summarised.
+
+The sim node and every stack node run on real rclpy and Fast DDS — composed in this
+process (a multi-threaded executor), or each in its own process with ``processes=True``.
+A monitor node follows ``/clock``, ``/ground_truth/odom``, ``/gait/mode``,
+``/mission/status`` and ``/sampler/mass`` for the progress bar and the summary; a
+recorder writes the contract topics to an MCAP rosbag2 bag (plus ``/tf``, ``/tf_static``
+and ``/robot_description``). The run ends when the mission reports done, at the
+scenario's time limit, when the robot detaches, or on SIGINT/SIGTERM — always closing the
+bag and writing the summary (JSON, atomically, plus a short Markdown file) with the
+reason. The never-detach rule is judged by the sim node from the world's truth.
+
+A bag cut short by SIGKILL keeps every chunk flushed before the kill (the recorder
+flushes every second); ``space-miner analyze`` reads it up to its last whole record.
+"""
+
+from dataclasses import dataclass, field
+import importlib
+import json
+import math
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Callable
+
+from space_miner import interfaces as itf
+from space_miner.core.scenario import load_scenario
+from space_miner.sim.summary import build_summary, write_json
+
+#: The stack's nodes: (module, class, lifecycle?) — one node per concern.
+STACK = (
+    ('space_miner.nodes.state_estimator', 'StateEstimatorNode', False),
+    ('space_miner.nodes.terrain_perception', 'TerrainPerceptionNode', False),
+    ('space_miner.nodes.claw_controller', 'ClawControllerNode', True),
+    ('space_miner.nodes.gait_controller', 'GaitControllerNode', False),
+    ('space_miner.nodes.sampler', 'SamplerNode', True),
+    ('space_miner.nodes.mission', 'MissionNode', False),
+)
+
+
+@dataclass
+class LiveOptions:
+    """How to run: scenario file, outputs, real-time factor, composition."""
+
+    scenario: str | None = None
+    summary: Path = Path('space_miner_summary.json')
+    bag: Path | None = Path('space_miner_bag')
+    processes: bool = False
+    real_time_factor: float = 1.0
+    time_limit_s: float | None = None
+    camera_size: tuple = (320, 240)
+    seed: int | None = None
+
+
+@dataclass
+class Progress:
+    """What the progress bar shows, updated by the monitor."""
+
+    sim_time_s: float = 0.0
+    distance_m: float = 0.0
+    sample_g: float = 0.0
+    phase: str = 'starting'
+    mode: str = 'hold'
+    rtf: float = 0.0
+    mission: dict = field(default_factory=dict)
+
+
+class _Monitor:
+    """Follows the graph for the progress bar and the summary (an rclpy node)."""
+
+    def __init__(self, context) -> None:
+        import rclpy
+        from nav_msgs.msg import Odometry
+        from rosgraph_msgs.msg import Clock
+        from std_msgs.msg import Float64, String
+
+        self.node = rclpy.create_node('space_miner_monitor', context=context)
+        self.progress = Progress()
+        self.gait_time: dict = {}
+        self._mode_since = 0.0
+        self._last_xy = None
+        self.diagnostics: dict = {}
+        sub = self.node.create_subscription
+        sub(Clock, itf.CLOCK.name, self._on_clock, itf.CLOCK.qos.to_rclpy())
+        sub(Odometry, itf.GROUND_TRUTH_ODOM.name, self._on_truth,
+            itf.GROUND_TRUTH_ODOM.qos.to_rclpy())
+        sub(String, itf.GAIT_MODE.name, self._on_mode, itf.GAIT_MODE.qos.to_rclpy())
+        sub(String, itf.MISSION_STATUS.name, self._on_mission, itf.MISSION_STATUS.qos.to_rclpy())
+        sub(Float64, itf.SAMPLER_MASS.name, self._on_mass, itf.SAMPLER_MASS.qos.to_rclpy())
+        from diagnostic_msgs.msg import DiagnosticArray
+        sub(DiagnosticArray, itf.DIAGNOSTICS.name, self._on_diagnostics,
+            itf.DIAGNOSTICS.qos.to_rclpy())
+
+    def _on_clock(self, msg) -> None:
+        self.progress.sim_time_s = msg.clock.sec + 1e-9 * msg.clock.nanosec
+
+    def _on_truth(self, msg) -> None:
+        p = msg.pose.pose.position
+        if self._last_xy is not None:
+            self.progress.distance_m += math.hypot(p.x - self._last_xy[0],
+                                                   p.y - self._last_xy[1])
+        self._last_xy = (p.x, p.y)
+
+    def _on_mode(self, msg) -> None:
+        now = self.progress.sim_time_s
+        old = self.progress.mode
+        self.gait_time[old] = self.gait_time.get(old, 0.0) + max(0.0, now - self._mode_since)
+        self._mode_since = now
+        self.progress.mode = msg.data
+
+    def close_mode_time(self) -> dict:
+        now = self.progress.sim_time_s
+        out = dict(self.gait_time)
+        mode = self.progress.mode
+        out[mode] = out.get(mode, 0.0) + max(0.0, now - self._mode_since)
+        return out
+
+    def _on_mission(self, msg) -> None:
+        try:
+            status = json.loads(msg.data)
+        except ValueError:
+            return
+        if isinstance(status, dict):
+            self.progress.mission = status
+            self.progress.phase = str(status.get('phase', self.progress.phase))
+
+    def _on_mass(self, msg) -> None:
+        if math.isfinite(msg.data):
+            self.progress.sample_g = 1000.0 * msg.data
+
+    def _on_diagnostics(self, msg) -> None:
+        for status in msg.status:
+            self.diagnostics[status.name] = (status.level, status.message,
+                                             {kv.key: kv.value for kv in status.values})
+
+
+def _stack_nodes(context, scenario_path: str, overrides_of: Callable) -> list:
+    nodes = []
+    for module_name, class_name, lifecycle in STACK:
+        module = importlib.import_module(module_name)
+        node = getattr(module, class_name)(context=context,
+                                           parameter_overrides=overrides_of(module))
+        if lifecycle:
+            node.trigger_configure()
+            node.trigger_activate()
+        nodes.append(node)
+    return nodes
+
+
+def _stack_processes(scenario_path: str, env: dict) -> list:
+    procs = []
+    for module_name, _, lifecycle in STACK:
+        args = [sys.executable, '-m', module_name, '--ros-args', '-p', 'use_sim_time:=true']
+        if module_name.endswith('.mission'):
+            args += ['-p', f'scenario:={scenario_path}']
+        procs.append(subprocess.Popen(args, env=env))
+    return procs
+
+
+def _activate_remote(node, names: list, timeout_s: float = 60.0) -> None:
+    """Configure then activate lifecycle nodes in other processes, as launch does."""
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState
+
+    for name in names:
+        client = node.create_client(ChangeState, f'/{name}/change_state')
+        if not client.wait_for_service(timeout_sec=timeout_s):
+            raise RuntimeError(f'lifecycle node {name} did not come up')
+        for transition in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
+            future = client.call_async(ChangeState.Request(
+                transition=Transition(id=transition)))
+            deadline = time.monotonic() + timeout_s
+            while not future.done() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if not future.done() or not future.result().success:
+                raise RuntimeError(f'lifecycle node {name}: transition {transition} failed')
+        node.destroy_client(client)
+
+
+def run_live(options: LiveOptions,
+             on_progress: Callable[[Progress], None] | None = None) -> dict:
+    """Run the scenario on the live graph; return the summary (also written to disk)."""
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+
+    scenario_path = str(Path(options.scenario).resolve()) if options.scenario else ''
+    scenario = load_scenario(scenario_path or None)
+    limit_s = options.time_limit_s or scenario.mission.time_limit_s
+    stop = threading.Event()
+    reason = {'text': ''}
+
+    def _on_signal(signum, _frame):
+        reason['text'] = f'stopped by {signal.Signals(signum).name}'
+        stop.set()
+
+    previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    nodes, procs, recorder = [], [], None
+    wall0 = time.monotonic()
+    try:
+        from space_miner.sim.sim_node import SimNode
+        width, height = options.camera_size
+        sim_overrides = [Parameter('scenario', value=scenario_path),
+                         Parameter('real_time_factor', value=float(options.real_time_factor)),
+                         Parameter('camera_width_px', value=int(width)),
+                         Parameter('camera_height_px', value=int(height))]
+        if options.seed is not None:
+            sim_overrides.append(Parameter('seed', value=int(options.seed)))
+        sim = SimNode(context=context, parameter_overrides=sim_overrides)
+        nodes.append(sim)
+        if options.processes:
+            procs = _stack_processes(scenario_path, dict(os.environ))
+        else:
+            def overrides(module):
+                values = [Parameter('use_sim_time', value=True)]
+                if module.__name__.endswith('.mission'):
+                    values.append(Parameter('scenario', value=scenario_path))
+                return values
+            nodes += _stack_nodes(context, scenario_path, overrides)
+        monitor = _Monitor(context)
+        nodes.append(monitor.node)
+        executor = MultiThreadedExecutor(num_threads=4, context=context)
+        for node in nodes:
+            executor.add_node(node)
+        spinner = threading.Thread(target=executor.spin, daemon=True)
+        spinner.start()
+        if options.bag is not None:
+            # Its own executor and thread: sharing the stack's, it dropped messages.
+            from space_miner.bag.recorder import BagRecorder
+            from space_miner.core.scenario import escape_velocity_m_s
+            recorder = BagRecorder(options.bag, context=context, run_info={
+                'scenario': scenario.name, 'scenario_file': scenario_path or 'default',
+                'body': scenario.body,
+                'escape_velocity_m_s': escape_velocity_m_s(scenario.body_config)})
+            record_executor = SingleThreadedExecutor(context=context)
+            record_executor.add_node(recorder)
+            threading.Thread(target=record_executor.spin, daemon=True).start()
+        if procs:
+            _activate_remote(monitor.node, [m.rsplit('.', 1)[1] for m, _, lc in STACK if lc])
+        detached = False
+        while not stop.is_set():
+            time.sleep(0.1)
+            progress = monitor.progress
+            progress.rtf = progress.sim_time_s / max(1e-9, time.monotonic() - wall0)
+            if on_progress is not None:
+                on_progress(progress)
+            status = sim._status
+            detached, why = status.get('detached', (False, ''))
+            if detached:
+                reason['text'] = f'detached: {why}'
+                break
+            if progress.mission.get('done'):
+                reason['text'] = progress.mission.get('reason') or 'mission done'
+                break
+            if progress.sim_time_s >= limit_s:
+                reason['text'] = f'time limit {limit_s:g} s reached'
+                break
+            if sim._error is not None:
+                reason['text'] = f'simulator stopped: {sim._error!r}'
+                break
+        verdict = sim.judge.verdict
+        mission = monitor.progress.mission
+        samples = [s for s in mission.get('samples', []) if isinstance(s, dict)]
+        success = bool(mission.get('success')) and not detached and verdict.violations == 0
+        started = [f for f in scenario.faults if f.at_s <= monitor.progress.sim_time_s]
+        summary = build_summary(
+            scenario=scenario, success=success, reason=reason['text'],
+            end_mode=monitor.progress.mode, sim_time_s=monitor.progress.sim_time_s,
+            wall_time_s=time.monotonic() - wall0, distance_m=monitor.progress.distance_m,
+            samples=samples, detached=detached, rule_violations=verdict.violations,
+            min_holding_margin=verdict.min_margin_true,
+            gait_time_s=monitor.close_mode_time(),
+            faults_survived=0 if detached else len(started),
+            extra={'graph': 'processes' if options.processes else 'composed',
+                   'bag': str(options.bag) if options.bag is not None else None,
+                   'rule_violation_time_s': round(verdict.violation_time_s, 6)})
+        executor.shutdown(timeout_sec=5.0)
+        if recorder is not None:
+            record_executor.shutdown(timeout_sec=5.0)
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGINT)
+        for proc in procs:
+            try:
+                proc.wait(timeout=10.0)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        for node in reversed(nodes):
+            try:
+                node.destroy_node()
+            except Exception:  # shutting down: keep closing the rest
+                pass
+        if recorder is not None:
+            recorder.destroy_node()  # closes the bag
+        rclpy.try_shutdown(context=context)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    write_json(options.summary, summary)
+    write_markdown(Path(options.summary).with_suffix('.md'), summary)
+    return summary
+
+
+def write_markdown(path: Path, summary: dict) -> Path:
+    """Write a short Markdown summary of a run next to its JSON."""
+    lines = [f"# {summary['scenario']} ({summary.get('body', '')})", '',
+             f"- outcome: {'success' if summary['success'] else 'no success'} "
+             f"({summary['reason']}); expected outcome met: "
+             f"{summary['expected_outcome_met']}",
+             f"- end mode: {summary['end_mode']}; detached: {summary['detached']}; "
+             f"never-detach rule violations: {summary['rule_violations']}",
+             f"- simulated {summary['sim_time_s']:.1f} s in {summary['wall_time_s']:.1f} s; "
+             f"distance {summary['distance_m']:.2f} m",
+             f"- samples: {summary['total_sample_g']:.1f} g in {len(summary['samples'])} "
+             'attempt(s)', '', '| gait | time (s) |', '|---|---|']
+    lines += [f'| {mode} | {t:.1f} |' for mode, t in summary['gait_time_s'].items()]
+    tmp = path.with_name(f'.{path.name}.tmp')
+    tmp.write_text('\n'.join(lines) + '\n', encoding='utf-8')
+    os.replace(tmp, path)
+    return path
