@@ -13,7 +13,6 @@ rclpy = pytest.importorskip('rclpy')
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.exceptions import InvalidParameterValueException  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
 from geometry_msgs.msg import WrenchStamped  # noqa: E402
@@ -33,35 +32,11 @@ from space_miner.core.gait_types import (ClawAction, ClawRequest,  # noqa: E402
 from space_miner.core.robot import ConfigError  # noqa: E402
 from space_miner.nodes import conversions as cv  # noqa: E402
 from space_miner.nodes.claw_controller import ClawControllerNode  # noqa: E402
+from ros_graph import spin_until as _spin_until  # noqa: E402
 
 STALE = b'\x03'
 SQUEEZE_N = 100.0
 POSITION_M = 0.0169
-
-
-@pytest.fixture
-def graph():
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    executor = SingleThreadedExecutor(context=context)
-    nodes = []
-
-    def add(node):
-        nodes.append(node)
-        executor.add_node(node)
-        return node
-
-    yield context, executor, add
-    for node in nodes:
-        node.destroy_node()
-    rclpy.shutdown(context=context)
-
-
-def _spin_until(executor, predicate, timeout_s=20.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and not predicate():
-        executor.spin_once(timeout_sec=0.01)
-    return predicate()
 
 
 class Client:

@@ -17,7 +17,6 @@ rclpy = pytest.importorskip('rclpy')
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from nav_msgs.msg import Odometry  # noqa: E402
 from rclpy.exceptions import InvalidParameterValueException  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import Imu, JointState  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
@@ -27,31 +26,7 @@ from space_miner.core.claw import ClawMode, ClawState  # noqa: E402
 from space_miner.core.claw_codec import encode_claw_state  # noqa: E402
 from space_miner.nodes import conversions as cv  # noqa: E402
 from space_miner.nodes.state_estimator import StateEstimatorNode  # noqa: E402
-
-
-@pytest.fixture
-def graph():
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    executor = SingleThreadedExecutor(context=context)
-    nodes = []
-
-    def add(node):
-        nodes.append(node)
-        executor.add_node(node)
-        return node
-
-    yield context, executor, add
-    for node in nodes:
-        node.destroy_node()
-    rclpy.shutdown(context=context)
-
-
-def _spin_until(executor, predicate, timeout_s=20.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and not predicate():
-        executor.spin_once(timeout_sec=0.01)
-    return predicate()
+from ros_graph import spin_until as _spin_until  # noqa: E402
 
 
 class Client:

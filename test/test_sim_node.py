@@ -10,7 +10,6 @@ import pytest
 rclpy = pytest.importorskip('rclpy')
 
 from rclpy.exceptions import InvalidParameterValueException  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rosgraph_msgs.msg import Clock  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
@@ -21,33 +20,9 @@ from std_srvs.srv import SetBool  # noqa: E402
 from space_miner import interfaces as itf  # noqa: E402
 from space_miner.nodes import conversions as cv  # noqa: E402
 from space_miner.sim.sim_node import SimNode  # noqa: E402
+from ros_graph import spin_until as _spin_until  # noqa: E402
 
 FAST = [Parameter('real_time_factor', value=0.0), Parameter('camera_rate_hz', value=0.0)]
-
-
-@pytest.fixture
-def graph():
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    executor = SingleThreadedExecutor(context=context)
-    nodes = []
-
-    def add(node):
-        nodes.append(node)
-        executor.add_node(node)
-        return node
-
-    yield context, executor, add
-    for node in nodes:
-        node.destroy_node()
-    rclpy.shutdown(context=context)
-
-
-def _spin_until(executor, predicate, timeout_s=30.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and not predicate():
-        executor.spin_once(timeout_sec=0.02)
-    return predicate()
 
 
 def test_commands_move_joints_sensors_flow_and_the_clock_advances(graph):

@@ -15,7 +15,6 @@ from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from geometry_msgs.msg import PointStamped, PoseArray  # noqa: E402
 from nav_msgs.msg import OccupancyGrid, Odometry  # noqa: E402
 from rclpy.exceptions import InvalidParameterValueException  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
@@ -29,6 +28,7 @@ from space_miner.core.terrain_types import (CameraIntrinsics, decode_summary,  #
                                             FrameStatus, MapStatus, TerrainClass)
 from space_miner.nodes import conversions as cv  # noqa: E402
 from space_miner.nodes.terrain_perception import TerrainPerceptionNode  # noqa: E402
+from ros_graph import spin_until as _spin_until  # noqa: E402
 
 STANCE_HEIGHT_M = 0.2146
 SIZE = (160, 120)
@@ -46,31 +46,6 @@ def frame():
     depth = render_depth(hf, intr, camera_optical_pose(base, robot.camera), noise_std_m=0.002,
                          seed=SEED, step_m=0.01)
     return depth, np.asarray(intr.k).reshape(3, 3), base
-
-
-@pytest.fixture
-def graph():
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    executor = SingleThreadedExecutor(context=context)
-    nodes = []
-
-    def add(node):
-        nodes.append(node)
-        executor.add_node(node)
-        return node
-
-    yield context, executor, add
-    for node in nodes:
-        node.destroy_node()
-    rclpy.shutdown(context=context)
-
-
-def _spin_until(executor, predicate, timeout_s=20.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and not predicate():
-        executor.spin_once(timeout_sec=0.02)
-    return predicate()
 
 
 class Client:
