@@ -110,15 +110,19 @@ def odom_state(estimate: object) -> OdomState:
                      stamp_s=float(estimate.stamp_s))
 
 
-def anchored_claws(states: Sequence[ClawState], wrench_fresh: Mapping[str, bool]) -> dict:
+def anchored_claws(states: Sequence[ClawState], wrench_fresh: Mapping[str, bool],
+                   walking_stance: Sequence[str] = ()) -> dict:
     """Which claws the estimator may treat as fixed points: claw -> bool.
 
     A claw anchors while it holds a verified grip (``holding``: not closing, under test,
     slipping, releasing, unknown or failed) and its wrist sensor is alive; a claw that
-    slips is dropped at once (its mode leaves ``holding``).
+    slips is dropped at once (its mode leaves ``holding``). While walking, an open claw
+    leg in its stance phase (``walking_stance``, from the gait) stands on the ground and
+    anchors too.
     """
-    return {s.claw: s.mode in ANCHOR_MODES and bool(wrench_fresh.get(s.claw, False))
-            for s in states}
+    stance = set(walking_stance)
+    return {s.claw: (s.mode in ANCHOR_MODES and bool(wrench_fresh.get(s.claw, False)))
+            or (s.claw in stance and s.mode is ClawMode.OPEN) for s in states}
 
 
 def leg_positions(position: Sequence[float]) -> tuple:

@@ -87,6 +87,7 @@ class GaitController:
         self.roll = RollGait(params, robot_cfg, self.footholds)
         self.walk = WalkGait(params, self.footholds)
         self.crawl = CrawlGait(params, self.footholds, self.guard, self.roll)
+        self.crawl.reachable = self._reachable
         self.compliance = StanceCompliance(params, self.kinematics)
         self._t_prev_s: float | None = None
         self._q = self.kinematics.stance_q()
@@ -99,8 +100,12 @@ class GaitController:
         self._verify_skipped: set = set()
         self._twist = ZERO
         self._pull_n = {c: 0.0 for c in CLAW_LEGS}
+        self._pull_trim_n = {c: 0.0 for c in CLAW_LEGS}
         self._notes: list = []
         self._ik_cache: dict = {}
+        self._contact: dict | None = None
+        self._loads_n: dict = {}
+        self._wheel_dz_m = {w: 0.0 for w in WHEEL_LEGS}
 
     # --- properties ---------------------------------------------------------------------
     @property
@@ -149,12 +154,40 @@ class GaitController:
         if self.body.requires_grip or any(s.gripping for s in claws.values()):
             self._running = Mode.ANCHOR
             self.crawl.reset(self._feet)
+            # The wheels stay where they stand (the ground is rarely at its nominal height).
+            limit = self.params.probe_depth_max_m
+            for w in WHEEL_LEGS:
+                dz = float(self._feet[w][2]) - self.footholds.ground_z_m(w)
+                self._wheel_dz_m[w] = min(limit, max(-limit, dz))
         elif lifted:
             self._running = Mode.ROLL
         else:
             self._running = Mode.WALK
             self.walk.reset(self._feet)
         self.roll.reset()
+
+    def _reachable(self, leg: str, point_m: np.ndarray) -> bool:
+        """Whether ``leg``'s foot can reach ``point_m`` (base_link) with a margin for a pull."""
+        lifted = np.asarray(point_m, dtype=float) + np.array([0.0, 0.0, 0.01])
+        return bool(self.kinematics.legs[leg].ik(point_m).ok
+                    and self.kinematics.legs[leg].ik(lifted).ok)
+
+    def _claw_contact(self, inputs: GaitInputs, claws: Mapping[str, ClawStatus]) -> dict:
+        """Per claw: whether it grips or its wrist feels it pressed on the ground.
+
+        A wrench that carries no information (missing, not finite, or exactly zero on every
+        axis, which no real sensor with noise and bias reads) counts as contact: the claw is
+        then closed where it was placed, as without a wrist sensor.
+        """
+        out = {}
+        for c in CLAW_LEGS:
+            force = inputs.wrist_forces_n.get(c)
+            if force is None or not _finite(force) or not any(float(f) for f in force):
+                out[c] = True
+                continue
+            pressed = float(force[2]) <= -self.params.probe_contact_force_n
+            out[c] = bool(claws[c].gripping or pressed)
+        return out
 
     # --- commands -------------------------------------------------------------------------
     def _desired_twist(self, t_s: float, mux: MuxResult, odom: OdomState) -> BodyTwist:
@@ -211,6 +244,9 @@ class GaitController:
         if first:
             self._initialise(inputs, claws)
         stale = self.stale_inputs(t_s, inputs)
+        self._contact = self._claw_contact(inputs, claws)
+        self._loads_n = {c: float(np.linalg.norm(f)) for c, f in inputs.wrist_forces_n.items()
+                         if f is not None and _finite(f)}
         q_meas = (np.asarray(inputs.joint_positions_rad, dtype=float)
                   if 'joint_states' not in stale else self._q)
 
@@ -399,7 +435,9 @@ class GaitController:
             wheels.update(speeds)
             return twist == ZERO and self.roll.at_rest()
         if running in GRIPPED_MODES:
-            feet, reqs, _, speeds = self.crawl.step(t_s, dt_s, ZERO, claws)
+            feet, reqs, _, speeds = self.crawl.step(t_s, dt_s, ZERO, claws,
+                                                    contact=self._contact,
+                                                    loads_n=self._loads_n)
             self._feet = feet
             requests.update(reqs)
             wheels.update(speeds)
@@ -425,9 +463,21 @@ class GaitController:
         elif mode in GRIPPED_MODES:
             command = twist if mode is Mode.CRAWL else ZERO
             self._feet, reqs, body, wheels = self.crawl.step(t_s, dt_s, command, claws,
-                                                             candidates)
+                                                             candidates, self._contact,
+                                                             self._loads_n)
             requests.update(reqs)
         return body, wheels, requests
+
+    def _seat_wheels(self) -> None:
+        """Hold the wheels of a gripped stance at the height they were found standing.
+
+        The ground under a wheel is rarely at its nominal height (rubble): a robot found
+        gripped keeps each wheel where it stands (set at the first step) instead of
+        springing it to the nominal height, which would push the body off its grips in weak
+        gravity. Outside the gripped modes the wheels take their nominal height again.
+        """
+        if self._mode not in GRIPPED_MODES:
+            self._wheel_dz_m = {w: 0.0 for w in WHEEL_LEGS}
 
     def _targets(self, dt_s: float, claws: Mapping[str, ClawStatus], inputs: GaitInputs,
                  q_meas: np.ndarray, requests: dict) -> np.ndarray:
@@ -435,8 +485,10 @@ class GaitController:
         p = self.params
         q_legs = q_meas.reshape(len(LEG_ORDER), 3)
         verifying = [c for c in CLAW_LEGS if requests[c].action is ClawAction.VERIFY]
+        unload = () if self.crawl.unloading is None or self._mode not in GRIPPED_MODES \
+            else (self.crawl.unloading,)
         offsets = self.compliance.update(claws, inputs.wrist_forces_n, q_meas,
-                                         exclude=verifying)
+                                         exclude=verifying, unload=unload)
         feet = {leg: np.array(v, dtype=float) for leg, v in self._feet.items()}
         for c in CLAW_LEGS:
             feet[c] = feet[c] + offsets[c]
@@ -448,13 +500,36 @@ class GaitController:
                 want = min(decision.allowed_value, max(0.0, claws[c].pull_request_n))
                 rate = claws[c].pull_ramp_rate_n_per_s
                 ramp = (rate if rate > 0.0 else p.pull_ramp_rate_n_per_s) * dt_s
-                self._pull_n[c] = min(want, self._pull_n[c] + ramp)
+                # Ramped both ways: a test the claw controller ends (passed, slipped or
+                # abandoned) is unloaded at the ramp rate, never at once.
+                self._pull_n[c] = max(min(want, self._pull_n[c] + ramp),
+                                      self._pull_n[c] - ramp)
+            elif claws[c].gripping and not claws[c].failed:
+                # Take a pull test's load off at the ramp rate, never at once: a sudden
+                # drop of the wrist load is what a slip looks like (to the claw controller).
+                ramp = p.pull_ramp_rate_n_per_s * dt_s
+                total = max(0.0, self._pull_n[c] + self._pull_trim_n[c] - ramp)
+                self._pull_n[c], self._pull_trim_n[c] = total, 0.0
             else:
                 self._pull_n[c] = 0.0
-            if self._pull_n[c] > 0.0:
+                self._pull_trim_n[c] = 0.0
+            if self._pull_n[c] + self._pull_trim_n[c] > 0.0:
+                # Feedforward through the leg's stiffness, trimmed by the measured wrist
+                # force: the body and the other legs give way too, so the leg's stiffness
+                # alone delivers only part of the load.
+                force = inputs.wrist_forces_n.get(c)
+                if c in verifying and claws[c].pull_request_n > 0.0 and force is not None \
+                        and _finite(force):
+                    error = self._pull_n[c] - float(force[2])
+                    self._pull_trim_n[c] = min(max(
+                        self._pull_trim_n[c] + 0.2 * p.compliance_gain * error,
+                        -self._pull_n[c]), 2.0 * p.pull_test_load_n)
                 q_leg = q_legs[LEG_ORDER.index(c)]
                 feet[c] = feet[c] + self.compliance.offset_for_force(
-                    c, q_leg, (0.0, 0.0, self._pull_n[c]))
+                    c, q_leg, (0.0, 0.0, self._pull_n[c] + self._pull_trim_n[c]))
+        self._seat_wheels()
+        for w in WHEEL_LEGS:
+            feet[w] = feet[w] + np.array([0.0, 0.0, self._wheel_dz_m[w]])
         q = self._q.copy().reshape(len(LEG_ORDER), 3)
         for i, leg in enumerate(LEG_ORDER):
             target = feet[leg]

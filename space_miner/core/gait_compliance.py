@@ -85,15 +85,19 @@ class StanceCompliance:
         return self.params.unverified_load_limit_n
 
     def update(self, claws: Mapping[str, ClawStatus], forces_n: Mapping[str, Sequence[float]],
-               q18_rad: Sequence[float], exclude: Iterable[str] = ()) -> dict:
+               q18_rad: Sequence[float], exclude: Iterable[str] = (),
+               unload: Iterable[str] = ()) -> dict:
         """One admittance step from the measured wrist forces; return the offsets [m].
 
         ``q18_rad`` are the measured leg joints (LEG_JOINTS order); claws in ``exclude``
-        (under a pull test) keep their offsets unchanged.
+        (under a pull test) keep their offsets unchanged; claws in ``unload`` (about to be
+        released) are brought towards no load at all, so that opening them does not let a
+        loaded leg spring the body away.
         """
         p = self.params
         q = np.asarray(q18_rad, dtype=float).reshape(len(LEG_ORDER), 3)
         skip = set(exclude)
+        relieve = set(unload)
         for claw in CLAW_LEGS:
             status = claws.get(claw, ClawStatus())
             if not status.gripping or status.failed:
@@ -105,8 +109,9 @@ class StanceCompliance:
             magnitude = float(np.linalg.norm(force))
             if not math.isfinite(magnitude):
                 continue
-            target = p.compliance_target_fraction * self.limit_n(status)
-            if magnitude <= target:
+            target = 0.0 if claw in relieve else \
+                p.compliance_target_fraction * self.limit_n(status)
+            if magnitude <= target or magnitude <= 0.0:
                 continue
             excess = force * (1.0 - target / magnitude)
             q_leg = q[LEG_ORDER.index(claw)]

@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """The gait library: foot placements of every mode, stepped with explicit time.
 
-Feet are points in base_link: the claw tip of a claw leg, the wheel centre of a wheel leg
-(as in :mod:`space_miner.core.kinematics`); the controller turns them into joint targets
-through IK. Ground level is ``-body_height_m``: a claw tip touches it, a wheel centre sits
-one wheel radius above it.
+Feet are points in base_link: the claw pad's centre of a claw leg, the wheel centre of a
+wheel leg (as in :mod:`space_miner.core.kinematics`); the controller turns them into joint
+targets through IK. Ground level is ``-body_height_m``: a pad's centre sits one pad radius
+above it, a wheel centre one wheel radius.
 
 - :class:`RollGait`: wheel legs steer with their coxa (the wheel axle is the leg's y axis,
   so a wheel rolls along the leg's x after the coxa yaw) and drive; claws stowed.
@@ -76,13 +76,18 @@ class Footholds:
     def __init__(self, params: GaitParams, robot: RobotConfig) -> None:
         self.params = params
         self.wheel_radius_m = robot.wheel.radius_m
+        self.pad_radius_m = robot.claw.pad_radius_m
         self.mount_yaw_rad = dict(robot.mount_yaw_rad)
         self.hip_radius_m = robot.hip_radius_m
 
     def ground_z_m(self, leg: str) -> float:
-        """Height of a standing foot point: claw tip on the ground, wheel centre above it."""
+        """Height of a standing foot point: the claw pad's and the wheel's centre above the ground.
+
+        The legs' foot points (kinematics) are the pad's and the wheel's centres: a pad on
+        the ground has its centre ``pad_radius_m`` above it, a wheel its radius.
+        """
         z = -self.params.body_height_m
-        return z + (self.wheel_radius_m if leg in WHEEL_LEGS else 0.0)
+        return z + (self.wheel_radius_m if leg in WHEEL_LEGS else self.pad_radius_m)
 
     def radial(self, leg: str) -> np.ndarray:
         """Return the unit vector from the body axis through the leg's mount."""
@@ -312,6 +317,9 @@ class _Move:
     start_m: np.ndarray
     target_m: np.ndarray
     attempts: int = 0
+    probe_m: float = 0.0   # how far below its foothold the claw has felt for the ground
+    unloaded: bool = False  # the claw's leg has been relieved of its load before opening
+    closing: bool = False   # the claw has been asked to close (feeling for the ground is over)
 
 
 class CrawlGait:
@@ -323,6 +331,9 @@ class CrawlGait:
     foothold ahead (a grasp candidate near it when there is one), gripped and verified. The
     body advances only while ``min_verified_grips`` verified grips hold and no gripped claw
     is beyond ``crawl_foot_offset_max_m`` of its nominal foothold in the way of the motion.
+    A claw about to be released is first relieved of its leg's load (:attr:`unloading`, so
+    that opening it does not spring the body off its other grips); a placed claw feels down
+    for the ground (``probe_*`` parameters) before it is asked to close.
     """
 
     def __init__(self, params: GaitParams, footholds: Footholds, guard: DetachGuard,
@@ -336,6 +347,11 @@ class CrawlGait:
         self.note = ''
         #: Claws given up on after ``grip_retries_max`` failed attempts, and since when [s].
         self.stuck: dict = {}
+        #: ``reachable(leg, point_in_base_link) -> bool`` (the controller sets it to its IK):
+        #: a claw feeling for the ground stops at the edge of its workspace.
+        self.reachable = None
+        #: The claw whose leg is being relieved of its load before it opens (None: none).
+        self.unloading: str | None = None
 
     def reset(self, feet: Mapping[str, np.ndarray]) -> None:
         """Start from ``feet`` with no claw moving."""
@@ -404,11 +420,18 @@ class CrawlGait:
         return twist
 
     def step(self, t_s: float, dt_s: float, twist: BodyTwist, claws: Mapping[str, ClawStatus],
-             candidates_body_m: Sequence = ()) -> tuple:
+             candidates_body_m: Sequence = (), contact: Mapping[str, bool] | None = None,
+             loads_n: Mapping[str, float] | None = None) -> tuple:
         """Advance ``dt_s`` [s]: (feet dict, claw requests dict, body twist applied, wheels).
 
         The wheel legs are passive supports: they steer with the body's motion and roll
-        along (``wheels`` is a dict of wheel speeds [rad/s]).
+        along (``wheels`` is a dict of wheel speeds [rad/s]). ``contact`` tells, per claw,
+        whether its wrist feels the ground (None: take every placed claw as touching): a
+        placed claw that does not is lowered at ``probe_speed_m_s`` (up to
+        ``probe_depth_max_m``) before it is asked to close, as the ground is rarely where
+        the nominal foothold puts it. ``loads_n`` are the wrist loads [N] (None: unknown):
+        a claw about to be released is first relieved (:attr:`unloading`) until its load
+        is below ``probe_contact_force_n`` or ``claw_action_timeout_s`` has passed.
         """
         p = self.params
         twist = self.limit(twist)
@@ -426,14 +449,17 @@ class CrawlGait:
         wheel_feet, wheels = self.roll.step(dt_s, body)
         self.feet.update(wheel_feet)
         requests = {c: ClawRequest(c, ClawAction.HOLD, p.grip_force_n) for c in CLAW_LEGS}
-        self._advance(t_s, twist, claws, candidates_body_m, requests)
+        self.unloading = None
+        self._advance(t_s, dt_s, twist, claws, candidates_body_m, requests, contact, loads_n)
         return {leg: v.copy() for leg, v in self.feet.items()}, requests, body, wheels
 
     def _start(self, t_s: float, claw: str, phase: CrawlPhase, target: np.ndarray) -> None:
         self.move = _Move(claw, phase, t_s, self.feet[claw].copy(), np.asarray(target, float))
 
-    def _advance(self, t_s: float, twist: BodyTwist, claws: Mapping[str, ClawStatus],
-                 candidates: Sequence, requests: dict) -> None:
+    def _advance(self, t_s: float, dt_s: float, twist: BodyTwist,
+                 claws: Mapping[str, ClawStatus], candidates: Sequence, requests: dict,
+                 contact: Mapping[str, bool] | None = None,
+                 loads_n: Mapping[str, float] | None = None) -> None:
         p = self.params
         working = working_claws(claws)
         # A claw given up on is tried again after a while (a fresh grip may hold).
@@ -461,6 +487,14 @@ class CrawlGait:
             elif elapsed > p.verify_timeout_s:
                 self._retry(t_s, f'{claw} pull test not passed in {p.verify_timeout_s:g} s')
         elif move.phase is CrawlPhase.RELEASE:
+            load = float((loads_n or {}).get(claw, 0.0))
+            if not move.unloaded and status.gripping and load > p.probe_contact_force_n \
+                    and elapsed < p.claw_action_timeout_s:
+                self.unloading = claw   # relieve the leg first; the claw keeps its grip
+                return
+            if not move.unloaded:
+                move.unloaded = True
+                move.since_s, elapsed = t_s, 0.0   # the release gets its own time
             requests[claw] = ClawRequest(claw, ClawAction.RELEASE, p.grip_force_n)
             if not status.gripping:
                 move.phase, move.since_s = CrawlPhase.SWING, t_s
@@ -479,6 +513,21 @@ class CrawlGait:
                 self.feet[claw] = move.target_m.copy()
                 move.phase, move.since_s = CrawlPhase.GRIP, t_s
         elif move.phase is CrawlPhase.GRIP:
+            touching = contact is None or bool(contact.get(claw, True)) or status.gripping
+            if not touching and not move.closing and move.probe_m < p.probe_depth_max_m:
+                # Feel for the ground: lower the open claw until its wrist feels contact.
+                requests[claw] = ClawRequest(claw, ClawAction.RELEASE, p.grip_force_n)
+                depth = min(p.probe_depth_max_m, move.probe_m + p.probe_speed_m_s * dt_s)
+                foot = move.target_m.copy()
+                foot[2] -= depth
+                if self.reachable is not None and not self.reachable(claw, foot):
+                    move.probe_m = p.probe_depth_max_m   # the edge of reach: close here
+                else:
+                    move.probe_m = depth
+                    self.feet[claw] = foot
+                move.since_s = t_s
+                return
+            move.closing = True
             requests[claw] = ClawRequest(claw, ClawAction.GRIP, p.grip_force_n)
             if status.gripping:
                 move.phase, move.since_s = CrawlPhase.VERIFY, t_s

@@ -73,6 +73,9 @@ class GaitParams:
     grasp_search_radius_m: float
     grip_force_n: float
     grip_press_depth_m: float
+    probe_speed_m_s: float
+    probe_depth_max_m: float
+    probe_contact_force_n: float
     claw_action_timeout_s: float
     verify_timeout_s: float
     grip_retries_max: int
@@ -139,6 +142,9 @@ PARAM_RANGES: Mapping[str, tuple] = {
     'grasp_search_radius_m': (0.0, 0.3),
     'grip_force_n': (1.0, 200.0),
     'grip_press_depth_m': (0.0, 0.02),
+    'probe_speed_m_s': (0.001, 0.2),
+    'probe_depth_max_m': (0.0, 0.2),
+    'probe_contact_force_n': (0.1, 50.0),
     'claw_action_timeout_s': (0.05, 60.0),
     'verify_timeout_s': (0.05, 60.0),
     'grip_retries_max': (0, 20),
