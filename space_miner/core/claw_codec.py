@@ -200,7 +200,7 @@ def screen_for_estop(requests: Sequence[ClawRequest],
 # --- what other capabilities read from the state -----------------------------------------
 
 def anchored_claws(report: ClawStateReport | None, now_s: float,
-                   max_age_s: float) -> dict:
+                   max_age_s: float, walking_stance: Sequence[str] = ()) -> dict:
     """Claws the estimator may take as fixed points: verified grip, not slipping, sensors alive.
 
     The rule is :func:`space_miner.core.adapters.anchored_claws` (``holding``: a verified
@@ -208,13 +208,14 @@ def anchored_claws(report: ClawStateReport | None, now_s: float,
     wrist sensor's freshness is carried by the state itself, since the claw controller puts
     a claw whose sensor is stale or invalid in ``unknown``. The report must be no older than
     ``max_age_s`` [s] at ``now_s`` [s]; without a fresh report no claw is anchored.
+    ``walking_stance`` (from ``/gait/status``) lists the legs in stance while walking.
     """
     out = {c: False for c in CLAW_LEGS}
     if report is None or not math.isfinite(report.t_s) or \
             not abs(float(now_s) - report.t_s) <= max_age_s:
         return out
     alive = {s.claw: s.mode is not ClawMode.UNKNOWN for s in report.states}
-    out.update(adapters.anchored_claws(report.states, alive))
+    out.update(adapters.anchored_claws(report.states, alive, walking_stance))
     return out
 
 

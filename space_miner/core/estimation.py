@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-from transforms3d import axangles, quaternions
+from transforms3d import axangles, euler, quaternions
 import yaml
 
 from space_miner.core.kinematics import LegKinematics
@@ -71,6 +71,9 @@ NODE_NAME = 'state_estimator'
 #: inclusive; the node declares its parameters with them. Defaults live in the yaml only.
 PARAM_SPECS: Mapping[str, tuple] = {
     'publish_rate_hz': (float, 0.1, 1000.0, 'rate of /odom and the transform [Hz]'),
+    'initial_x_m': (float, -1e4, 1e4, 'start position x in odom [m]'),
+    'initial_y_m': (float, -1e4, 1e4, 'start position y in odom [m]'),
+    'initial_yaw_rad': (float, -math.pi, math.pi, 'start heading in odom [rad]'),
     'diagnostics_rate_hz': (float, 0.01, 100.0, 'rate of /diagnostics [Hz]'),
     'imu_rate_hz': (float, 1.0, 10000.0, 'nominal IMU rate [Hz]'),
     'stale_timeout_s': (float, 0.0, 10.0, 'an input older than the filter by this is stale [s]'),
@@ -122,6 +125,9 @@ class EstimatorParams:
     """
 
     publish_rate_hz: float
+    initial_x_m: float
+    initial_y_m: float
+    initial_yaw_rad: float
     diagnostics_rate_hz: float
     imu_rate_hz: float
     stale_timeout_s: float
@@ -384,7 +390,8 @@ class StateEstimator:
         self._anchors_dropped = 0
         self._last_reason = ''
         self._last_reason_t: float | None = None
-        self.reset()
+        self.reset((params.initial_x_m, params.initial_y_m, 0.0),
+                   euler.euler2quat(0.0, 0.0, params.initial_yaw_rad))
 
     # --- set-up ------------------------------------------------------------------------------
     def reset(self, position_m: Sequence[float] = (0.0, 0.0, 0.0),
@@ -1010,3 +1017,28 @@ __all__ = [
     'EstimatorParams', 'EstimatorHealth', 'Estimate', 'HealthStatus', 'ImuSample', 'INPUTS',
     'GATED', 'PARAM_SPECS', 'StateEstimator', 'load_estimator_params',
     'parse_estimator_params', 'quat_log']
+
+
+def fuse_legs_and_wheels(estimator: StateEstimator, t_s: float, q_legs_rad: Sequence[float],
+                         qd_legs_rad_s: Sequence[float] | None,
+                         wheel_speeds_rad_s: Sequence[float], anchored: Mapping[str, bool],
+                         gait_mode: str, walking_stance: Sequence[str] = ()) -> tuple:
+    """Fuse one step's legs and wheels, the same way in the node and in the harness.
+
+    The leg joints go in with the claws that may anchor (``anchored``); the wheels while
+    the gait rolls (all three on the ground) and while it walks (a wheel leg in its stance
+    phase, listed in ``walking_stance``, stands still on the ground, which wheel odometry
+    measures as well as a rolling one). Returns (joints accepted, wheels accepted or
+    not used).
+    """
+    joints_ok = estimator.update_joints(t_s, q_legs_rad, anchored)
+    wheels_ok = True
+    if gait_mode == 'roll':
+        wheels_ok = estimator.update_wheels(t_s, wheel_speeds_rad_s, None, q_legs_rad,
+                                            qd_legs_rad_s)
+    elif walking_stance:
+        stance = set(walking_stance)
+        wheels_ok = estimator.update_wheels(t_s, wheel_speeds_rad_s,
+                                            {w: w in stance for w in WHEEL_LEGS}, q_legs_rad,
+                                            qd_legs_rad_s)
+    return joints_ok, wheels_ok

@@ -32,15 +32,14 @@ from std_msgs.msg import String
 
 from space_miner import interfaces as itf
 from space_miner.core import claw_codec
-from space_miner.core.estimation import (ImuSample, NODE_NAME, PARAM_SPECS,
-                                         parse_estimator_params, StateEstimator)
+from space_miner.core.estimation import (fuse_legs_and_wheels, ImuSample, NODE_NAME,
+                                         PARAM_SPECS, parse_estimator_params, StateEstimator)
 from space_miner.core.robot import load_robot_config
 from space_miner.nodes import conversions as cv
 from space_miner.nodes.params import declare_parameters, load_defaults, ParamSpec
 from space_miner.nodes.run import run_node
 
 CONFIG_FILE = 'state_estimator.yaml'
-ROLL_MODE = 'roll'
 
 
 def param_specs() -> tuple:
@@ -108,6 +107,9 @@ class StateEstimatorNode(Node):
                                  itf.CLAW_STATE.qos.to_rclpy())
         self.create_subscription(String, itf.GAIT_MODE.name, self._on_gait_mode,
                                  itf.GAIT_MODE.qos.to_rclpy())
+        self.walking_stance: tuple = ()
+        self.create_subscription(String, itf.GAIT_STATUS.name, self._on_gait_status,
+                                 itf.GAIT_STATUS.qos.to_rclpy())
         self.create_timer(1.0 / self.est_params.publish_rate_hz, self._publish_odom)
         self.create_timer(1.0 / self.est_params.diagnostics_rate_hz, self._publish_diagnostics)
 
@@ -140,14 +142,16 @@ class StateEstimatorNode(Node):
         self._last_arrival['joints'] = self.get_clock().now()
         stamp_s, q, qd, _ = cv.joint_state_arrays(msg, itf.LEG_JOINTS)
         self._anchored = claw_codec.anchored_claws(self.claw_report, stamp_s,
-                                                   self.est_params.input_timeout_s)
-        if not self.estimator.update_joints(stamp_s, q, self._anchored):
+                                                   self.est_params.input_timeout_s,
+                                                   self.walking_stance)
+        _, _, wheel_speeds, _ = cv.joint_state_arrays(msg, itf.WHEEL_JOINTS)
+        joints_ok, wheels_ok = fuse_legs_and_wheels(
+            self.estimator, stamp_s, q, qd, wheel_speeds, self._anchored, self.gait_mode,
+            self.walking_stance)
+        if not joints_ok:
             self._refused('joints')
-            return
-        if self.gait_mode == ROLL_MODE:
-            _, _, wheel_speeds, _ = cv.joint_state_arrays(msg, itf.WHEEL_JOINTS)
-            if not self.estimator.update_wheels(stamp_s, wheel_speeds, q=q, qd=qd):
-                self._refused('wheels')
+        elif not wheels_ok:
+            self._refused('wheels')
 
     def _on_claw_state(self, msg: String) -> None:
         try:
@@ -158,6 +162,14 @@ class StateEstimatorNode(Node):
 
     def _on_gait_mode(self, msg: String) -> None:
         self.gait_mode = parse_gait_mode(msg.data)
+
+    def _on_gait_status(self, msg: String) -> None:
+        try:
+            stance = json.loads(msg.data).get('walking_stance', [])
+            self.walking_stance = tuple(str(leg) for leg in stance)
+        except (ValueError, AttributeError, TypeError) as err:
+            self.bad_messages += 1
+            self.get_logger().warning(f'gait status refused: {err}', throttle_duration_sec=1.0)
 
     def _refused(self, stream: str) -> None:
         reason = self.estimator.health().last_reason
