@@ -208,12 +208,14 @@ class Harness:
 def default_components(scenario: Scenario, world: object) -> list:
     """Return the stack's components for the harness, as far as they are built.
 
-    Used when a :class:`Harness` is made without an explicit component list. Today the
-    harness runs the world under its start commands (the robot stands, gripped
-    on bodies that require grip); the estimator, claw, terrain, gait and sampling
-    components join this list as their capabilities land.
+    Used when a :class:`Harness` is made without an explicit component list: the claw
+    controller, the state estimator and the gait controller with its waypoint autopilot
+    (:func:`space_miner.sim.components.stack_components`). Terrain perception and sampling
+    join this list as their capabilities land; until then the gait sees no terrain summary
+    (unknown terrain: it never rolls) and a mission with sample sites does not finish.
     """
-    return []
+    from space_miner.sim.components import stack_components
+    return stack_components(scenario, world)
 
 
 def run_scenario(path: str, *, seed: int | None = None, time_limit_s: float | None = None,
