@@ -42,6 +42,9 @@ setup(
             'claw_controller = space_miner.nodes.claw_controller:main',
             'state_estimator = space_miner.nodes.state_estimator:main',
             'terrain_perception = space_miner.nodes.terrain_perception:main',
+            'gait_controller = space_miner.nodes.gait_controller:main',
+            'sampler = space_miner.nodes.sampler:main',
+            'mission = space_miner.nodes.mission:main',
         ],
     },
 )
