@@ -133,7 +133,8 @@ class ServiceSpec:
 
 def _ft(claw: str) -> TopicSpec:
     return TopicSpec(f'/{claw}_ft_broadcaster/wrench', 'geometry_msgs/msg/WrenchStamped',
-                     SENSOR_QOS, 250.0, 'hardware', ('claw_controller',), 'hardware',
+                     SENSOR_QOS, 250.0, 'hardware', ('claw_controller', 'gait_controller'),
+                     'hardware',
                      f'wrist force/torque of {claw} [N, N m], frame {claw}_ft_link',
                      HW_STATE_QOS)
 
@@ -181,7 +182,7 @@ CLOCK = TopicSpec(
     'sim', 'simulated time (use_sim_time)')
 ODOM = TopicSpec(
     '/odom', 'nav_msgs/msg/Odometry', STATE_QOS, 50.0, 'state_estimator',
-    ('gait_controller', 'terrain_perception', 'sampler'), 'stack',
+    ('gait_controller', 'terrain_perception', 'sampler', 'mission'), 'stack',
     'estimated pose and twist of base_link in odom, with covariance')
 
 CMD_VEL = TopicSpec(
@@ -221,18 +222,21 @@ CLAW_SLIPS = TopicSpec(
     (), 'stack', 'one JSON record per slip event (time, claw, cause, load)')
 GAIT_MODE = TopicSpec(
     '/gait/mode', 'std_msgs/msg/String', LATCHED_QOS, 0.0, 'gait_controller',
-    ('sampler', 'state_estimator', 'mission'), 'stack', 'current gait mode (roll, walk, crawl, anchor, hold), on change')
+    ('sampler', 'state_estimator', 'mission'), 'stack',
+    'current gait mode (roll, walk, crawl, anchor, hold), on change')
 GAIT_STATUS = TopicSpec(
-    '/gait/status', 'std_msgs/msg/String', LATCHED_QOS, 0.0, 'gait_controller', (), 'stack',
+    '/gait/status', 'std_msgs/msg/String', LATCHED_QOS, 0.0, 'gait_controller', ('mission',),
+    'stack',
     'mode, stage, command source, refusals with reasons (JSON), on change')
 GAIT_MARKERS = TopicSpec(
     '/gait/markers', 'visualization_msgs/msg/MarkerArray', STATE_QOS, 5.0, 'gait_controller',
-    (), 'stack', 'rviz: gait mode above the robot and each claw\'s state beside it')
+    (), 'stack', 'rviz: the gait mode above the robot, each claw state beside the claw')
 MISSION_GOAL = TopicSpec(
     '/mission/goal', 'geometry_msgs/msg/PoseStamped', STATE_QOS, 0.0, 'mission',
     ('gait_controller',), 'stack', "the mission autopilot's goal pose (lowest priority)")
 MISSION_STATUS = TopicSpec(
-    '/mission/status', 'std_msgs/msg/String', LATCHED_QOS, 0.0, 'mission', (), 'stack',
+    '/mission/status', 'std_msgs/msg/String', LATCHED_QOS, 0.0, 'mission', ('sampler',),
+    'stack',
     'mission phase, current target, samples, done/success/reason (JSON), on change')
 SAMPLING_LOAD = TopicSpec(
     '/sampling/load', 'std_msgs/msg/Float64', STATE_QOS, 20.0, 'sampler', ('gait_controller',),

@@ -28,6 +28,8 @@ import threading
 import time
 from typing import Callable
 
+import numpy as np
+
 from space_miner import interfaces as itf
 from space_miner.core.scenario import load_scenario
 from space_miner.sim.summary import build_summary, write_json
@@ -152,12 +154,38 @@ def _stack_nodes(context, scenario_path: str, overrides_of: Callable) -> list:
     return nodes
 
 
-def _stack_processes(scenario_path: str, env: dict) -> list:
+#: An empty string on a ``--ros-args -p`` command line.
+EMPTY = '""'
+
+
+def stack_overrides(module_name: str, scenario: object, scenario_path: str) -> dict:
+    """Parameters the run sets on a stack node, as the harness sets its components.
+
+    Every node runs on sim time; the gait controller and the mission read the scenario
+    (the body, its waypoints); the estimator starts at the scenario's start pose (odom is
+    the patch frame, as in the harness), knows the body's gravity, and does not fuse the
+    simulated IMU's orientation, which is exact (a real IMU's is not).
+    """
+    values = {'use_sim_time': True}
+    name = module_name.rsplit('.', 1)[1]
+    if name in ('mission', 'gait_controller'):
+        values['scenario'] = scenario_path
+    if name == 'state_estimator':
+        x, y, yaw = scenario.mission.start
+        values.update(initial_x_m=float(x), initial_y_m=float(y), initial_yaw_rad=float(yaw),
+                      gravity_m_s2=float(np.linalg.norm(
+                          scenario.effective_acceleration_m_s2())),
+                      use_imu_orientation=False)
+    return values
+
+
+def _stack_processes(scenario, scenario_path: str, env: dict) -> list:
     procs = []
-    for module_name, _, lifecycle in STACK:
-        args = [sys.executable, '-m', module_name, '--ros-args', '-p', 'use_sim_time:=true']
-        if module_name.endswith('.mission'):
-            args += ['-p', f'scenario:={scenario_path}']
+    for module_name, _, _ in STACK:
+        args = [sys.executable, '-m', module_name, '--ros-args']
+        for key, value in stack_overrides(module_name, scenario, scenario_path).items():
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            args += ['-p', f'{key}:={text or EMPTY}']
         procs.append(subprocess.Popen(args, env=env))
     return procs
 
@@ -216,13 +244,11 @@ def run_live(options: LiveOptions,
         sim = SimNode(context=context, parameter_overrides=sim_overrides)
         nodes.append(sim)
         if options.processes:
-            procs = _stack_processes(scenario_path, dict(os.environ))
+            procs = _stack_processes(scenario, scenario_path, dict(os.environ))
         else:
             def overrides(module):
-                values = [Parameter('use_sim_time', value=True)]
-                if module.__name__.endswith('.mission'):
-                    values.append(Parameter('scenario', value=scenario_path))
-                return values
+                return [Parameter(k, value=v) for k, v in
+                        stack_overrides(module.__name__, scenario, scenario_path).items()]
             nodes += _stack_nodes(context, scenario_path, overrides)
         monitor = _Monitor(context)
         nodes.append(monitor.node)
