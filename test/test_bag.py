@@ -295,3 +295,20 @@ def test_through_terrain_says_what_is_missing(tmp_path, capsys):
     out = capsys.readouterr().out
     assert '/camera/depth/image_raw is not in the bag' in out
     assert replay_main([str(tmp_path / 'nothing'), '--through', 'terrain']) == 2
+
+
+def test_latency_pairs_each_message_with_its_own_stamp_when_stamps_repeat():
+    """Several publishers of one topic (/diagnostics) share stamps; rates must not break."""
+    import numpy as np
+
+    from space_miner.core import analysis
+
+    recv = np.array([1.00, 1.01, 1.02, 2.00, 2.02, 2.03])  # no /clock: receive time base
+    stamp = np.array([1.0, 1.0, 1.0, 2.0, 2.0, 2.0])
+    streams = analysis.MissionStreams()
+    streams.stamps[itf.DIAGNOSTICS.name] = (recv, stamp)
+    clock = analysis._Clock(streams)
+    rates = analysis._rates(streams, clock, {itf.DIAGNOSTICS.name})
+    assert len(rates) == 1
+    assert rates[0].latency_max_ms == pytest.approx(30.0)
+    assert rates[0].latency_median_ms == pytest.approx(15.0)

@@ -227,7 +227,9 @@ def test_replay_delivers_in_order_with_the_recorded_spacing_and_clock(live_bag):
     assert np.median(error) < SPACING_TOL_MEDIAN_S, np.median(error)
     assert np.percentile(error, 95) < SPACING_TOL_P95_S, np.percentile(error, 95)
     # /clock advances over the recorded simulated time
-    assert len(clocks) > 50 and np.all(np.diff(clocks) >= 0)
+    recorded_clocks = _counts.get(itf.CLOCK.name, 0)
+    assert recorded_clocks > 10
+    assert len(clocks) >= 0.9 * recorded_clocks and np.all(np.diff(clocks) >= 0)
     assert clocks[-1] - clocks[0] > 0.8 * (rec_stamps[-1] - rec_stamps[0])
 
 

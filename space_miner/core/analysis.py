@@ -778,7 +778,9 @@ def _rates(streams: MissionStreams, clock: _Clock, present: set) -> list:
                 k = min(4, len(s) - 1)
                 steps = (s[k:] - s[:-k]) / k if k > 0 else np.zeros(0)
                 stamp_rate = 1.0 / float(np.median(steps)) if len(steps) else math.nan
-                lat = (clock.absolute(recv[ok]) - s) * 1e3
+                # each message's receive time against its own stamp (duplicates kept: many
+                # nodes publish /diagnostics with the same stamp)
+                lat = (clock.absolute(recv[ok]) - stamp[ok]) * 1e3
                 lat_med, lat_p95, lat_max = (float(np.median(lat)),
                                              float(np.percentile(lat, 95)), float(np.max(lat)))
         spec = _spec(topic)

@@ -1,0 +1,94 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`space-miner sim` on the live ROS graph: real rclpy nodes on Fast DDS, the real world.
+
+Runs the short scenario through the CLI (the sim node and every stack node composed in
+one process, recorded to MCAP), then checks what a run must always deliver: the rule held
+(judged by the sim node from the world's truth), the robot stayed on the ground, the
+summary is DESIGN.md section 7's, the bag opens with rosbags and carries every contract
+topic, and ``space-miner analyze`` turns it into a report with plots.
+
+The run is cut at a simulated time limit to keep ``make test`` short; reaching the sample
+on the live graph is tracked in issue 8 (the harness is where missions are tuned first).
+"""
+
+import json
+from pathlib import Path
+import subprocess
+import sys
+
+import pytest
+
+from space_miner import interfaces as itf
+from space_miner.sim.summary import REQUIRED_KEYS
+
+ROOT = Path(__file__).resolve().parent.parent
+SIM_LIMIT_S = 30.0
+#: Hardware-side topics of DESIGN.md section 4 that must carry messages in any live run.
+CONTRACT = (itf.JOINT_STATES.name, itf.LEG_COMMANDS.name, itf.CLAW_COMMANDS.name,
+            *(t.name for t in itf.FT_WRENCHES), itf.IMU.name, itf.SAMPLER_MASS.name,
+            itf.DEPTH_IMAGE.name, itf.DEPTH_INFO.name, itf.GROUND_TRUTH_ODOM.name,
+            itf.CLOCK.name, itf.ODOM.name, itf.GAIT_MODE.name, itf.CLAW_STATE.name,
+            itf.DIAGNOSTICS.name)
+
+
+@pytest.fixture(scope='module')
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp('live')
+    summary_path, bag = out / 'summary.json', out / 'bag'
+    result = subprocess.run(
+        [sys.executable, '-m', 'space_miner.cli', 'sim', '--scenario',
+         str(ROOT / 'config' / 'scenarios' / 'short_live.yaml'), '--summary',
+         str(summary_path), '--bag', str(bag), '--time-limit', str(SIM_LIMIT_S),
+         '--rtf', '1.0'], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return json.loads(summary_path.read_text()), bag, out, result
+
+
+def test_the_rule_held_and_the_robot_stayed_on_the_ground(run):
+    summary, _, _, _ = run
+    assert summary['rule_violations'] == 0, summary.get('reason')
+    assert summary['detached'] is False
+    assert summary['sim_time_s'] >= SIM_LIMIT_S - 1.0  # it ran to the limit, not crashed
+    assert summary['graph'] == 'composed'
+
+
+def test_the_summary_is_design_sections_7(run):
+    summary, _, out, _ = run
+    assert set(REQUIRED_KEYS) <= set(summary)
+    assert summary['scenario'] == 'short_live'
+    assert isinstance(summary['samples'], list) and isinstance(summary['gait_time_s'], dict)
+    total_s = sum(summary['gait_time_s'].values())
+    assert total_s == pytest.approx(summary['sim_time_s'], abs=2.0)
+    markdown = (out / 'summary.md').read_text()
+    assert 'short_live' in markdown and 'rule violations: 0' in markdown
+
+
+def test_the_bag_opens_with_rosbags_and_has_every_contract_topic(run):
+    from rosbags.highlevel import AnyReader
+
+    _, bag, _, _ = run
+    with AnyReader([bag]) as reader:
+        counts = {}
+        for connection in reader.connections:
+            counts[connection.topic] = counts.get(connection.topic, 0) + connection.msgcount
+        types = {c.topic: c.msgtype for c in reader.connections}
+    missing = [t for t in CONTRACT if counts.get(t, 0) == 0]
+    assert not missing, f'no messages on {missing}'
+    assert types[itf.JOINT_STATES.name] == 'sensor_msgs/msg/JointState'
+    for name in ('/tf', '/tf_static', '/robot_description'):
+        assert counts.get(name, 0) > 0, name
+    assert counts[itf.JOINT_STATES.name] > 100 * SIM_LIMIT_S  # ~250 Hz, recorded live
+
+
+def test_the_bag_becomes_a_report_with_plots(run):
+    _, bag, out, _ = run
+    report = out / 'report'
+    result = subprocess.run([sys.executable, '-m', 'space_miner.cli', 'analyze', str(bag),
+                             '--out', str(report), '--no-progress'],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    analysis = json.loads((report / 'analysis.json').read_text())
+    assert analysis['messages'] > 1000
+    plots = [Path(p) for p in analysis['plots'].values()]
+    assert plots and all(p.stat().st_size > 2000 for p in plots)
+    assert 'data:image/png;base64' in (report / 'report.html').read_text()
