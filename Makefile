@@ -13,6 +13,8 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: sim test bench lint system-deps venv clean
 
+SIM_ARGS ?= --time-limit 120
+
 sim: $(STAMP)
 	$(VENV)/bin/space-miner sim $(SIM_ARGS)
 

@@ -80,8 +80,18 @@ def test_the_bag_opens_with_rosbags_and_has_every_contract_topic(run):
     assert counts[itf.JOINT_STATES.name] > 100 * SIM_LIMIT_S  # ~250 Hz, recorded live
 
 
-def test_the_bag_becomes_a_report_with_plots(run):
-    _, bag, out, _ = run
+def _raw_strings(bag, topic):
+    """The std_msgs/String payloads of one topic, read straight from the bag (an oracle)."""
+    from rosbags.highlevel import AnyReader
+
+    with AnyReader([bag]) as reader:
+        connections = [c for c in reader.connections if c.topic == topic]
+        return [reader.deserialize(raw, c.msgtype).data
+                for c, _, raw in reader.messages(connections=connections)]
+
+
+def test_the_bag_becomes_a_report_with_plots_and_the_right_counts(run):
+    summary, bag, out, _ = run
     report = out / 'report'
     result = subprocess.run([sys.executable, '-m', 'space_miner.cli', 'analyze', str(bag),
                              '--out', str(report), '--no-progress'],
@@ -92,3 +102,9 @@ def test_the_bag_becomes_a_report_with_plots(run):
     plots = [Path(p) for p in analysis['plots'].values()]
     assert plots and all(p.stat().st_size > 2000 for p in plots)
     assert 'data:image/png;base64' in (report / 'report.html').read_text()
+    # The report's counts against the bag's own messages and the run's summary.
+    modes = _raw_strings(bag, itf.GAIT_MODE.name)
+    changes = sum(1 for a, b in zip(modes, modes[1:]) if a != b)
+    assert analysis['gait_changes'] == changes
+    assert analysis['slips'] == len(_raw_strings(bag, itf.CLAW_SLIPS.name))
+    assert analysis['samples'] == len(summary['samples'])
