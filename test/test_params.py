@@ -45,3 +45,39 @@ def test_a_file_without_the_node_section_is_refused(tmp_path):
     path.write_text('other_node:\n  ros__parameters: {}\n')
     with pytest.raises(ConfigError, match='my_node.ros__parameters'):
         load_defaults('node.yaml', 'my_node', SPECS, path)
+
+
+def test_core_parameter_parsing_checks_types_choices_vectors_and_files(tmp_path):
+    """core/params.py, shared by the cores' loaders: every check names the key."""
+    from dataclasses import dataclass
+
+    from space_miner.core.params import parse_params, read_yaml
+
+    @dataclass(frozen=True)
+    class P:
+        rate_hz: float
+        count: int
+        enabled: bool
+        pattern: str
+        origin_m: tuple
+
+    ranges = {'rate_hz': (1.0, 10.0), 'count': (0, 3), 'origin_m': (-5.0, 5.0)}
+    good = {'rate_hz': 2, 'count': 1, 'enabled': True, 'pattern': 'a', 'origin_m': [0, 1]}
+
+    def parse(**over):
+        return parse_params(P, {'n': {'ros__parameters': {**good, **over}}}, 'n', ranges,
+                            'test', choices={'pattern': ('a', 'b')}, vectors={'origin_m': 2})
+
+    params = parse()
+    assert params.rate_hz == 2.0 and isinstance(params.rate_hz, float)
+    assert params.origin_m == (0.0, 1.0)
+    for over, key, words in [({'enabled': 1}, 'enabled', 'true or false'),
+                             ({'pattern': 'c'}, 'pattern', 'must be one of'),
+                             ({'origin_m': [0, 9]}, 'origin_m[1]', 'within [-5, 5]'),
+                             ({'origin_m': [0]}, 'origin_m', 'list of 2'),
+                             ({'count': 1.5}, 'count', 'integer')]:
+        with pytest.raises(ConfigError) as err:
+            parse(**over)
+        assert err.value.key == key and words in str(err.value)
+    with pytest.raises(ConfigError, match='cannot be read'):
+        read_yaml(tmp_path / 'absent.yaml')

@@ -11,9 +11,9 @@ import math
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
 
 from space_miner.core.gait_types import WalkPattern
+from space_miner.core.params import parse_params, read_yaml
 from space_miner.core.robot import ConfigError
 
 NODE_NAME = 'gait_controller'
@@ -159,55 +159,14 @@ PARAM_RANGES: Mapping[str, tuple] = {
     'compliance_offset_max_m': (0.0, 0.1),
 }
 
-_INT_KEYS = {f.name for f in fields(GaitParams) if f.type in ('int', int)}
-_BOOL_KEYS = {f.name for f in fields(GaitParams) if f.type in ('bool', bool)}
-_CHOICE_KEYS = {'walk_pattern': tuple(p.value for p in WalkPattern)}
-
-
-def _check(key: str, value: Any, source: str) -> Any:
-    if key in _BOOL_KEYS:
-        if not isinstance(value, bool):
-            raise ConfigError(key, value, 'must be true or false', source)
-        return value
-    if key in _CHOICE_KEYS:
-        if value not in _CHOICE_KEYS[key]:
-            raise ConfigError(key, value, f'must be one of {list(_CHOICE_KEYS[key])}', source)
-        return value
-    low, high = PARAM_RANGES[key]
-    integer = key in _INT_KEYS
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(key, value, 'must be a number', source)
-    if integer and not isinstance(value, int):
-        raise ConfigError(key, value, 'must be an integer', source)
-    if not math.isfinite(value):
-        raise ConfigError(key, value, 'must be finite', source)
-    if not low <= value <= high:
-        raise ConfigError(key, value, f'must be within [{low:g}, {high:g}]', source)
-    return int(value) if integer else float(value)
-
 
 def parse_gait_params(data: Any, source: str = 'gait_controller.yaml') -> GaitParams:
     """Check a parsed parameter file (or the flat ``ros__parameters`` mapping) and build it.
 
     Unknown and missing keys are refused, as are values outside :data:`PARAM_RANGES`.
     """
-    if isinstance(data, Mapping) and NODE_NAME in data:
-        node = data[NODE_NAME]
-        if not isinstance(node, Mapping) or 'ros__parameters' not in node:
-            raise ConfigError(f'{NODE_NAME}.ros__parameters', None, 'missing key', source)
-        data = node['ros__parameters']
-    if not isinstance(data, Mapping):
-        raise ConfigError('<file>', data, 'must be a mapping of parameters', source)
-    names = [f.name for f in fields(GaitParams)]
-    for key in data:
-        if key not in names:
-            raise ConfigError(str(key), data[key], 'unknown parameter', source)
-    values = {}
-    for name in names:
-        if name not in data:
-            raise ConfigError(name, None, 'missing key', source)
-        values[name] = _check(name, data[name], source)
-    params = GaitParams(**values)
+    params = parse_params(GaitParams, data, NODE_NAME, PARAM_RANGES, source,
+                          choices={'walk_pattern': tuple(p.value for p in WalkPattern)})
     _cross_check(params, source)
     return params
 
@@ -235,10 +194,4 @@ def load_gait_params(path: str | Path | None = None) -> GaitParams:
     if path is None:
         from space_miner.paths import config_path
         path = config_path('gait_controller.yaml')
-    path = Path(path)
-    try:
-        with open(path, encoding='utf-8') as handle:
-            data = yaml.safe_load(handle)
-    except yaml.YAMLError as err:
-        raise ConfigError('<file>', str(path), f'not valid YAML: {err}', str(path)) from err
-    return parse_gait_params(data, str(path))
+    return parse_gait_params(read_yaml(path), str(path))

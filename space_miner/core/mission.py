@@ -42,9 +42,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
-import yaml
-
 from space_miner.core.gait_types import Pose2D
+from space_miner.core.params import parse_params, read_yaml
 from space_miner.core.robot import ConfigError
 from space_miner.core.route import CostModel, plan_route, route_blocked, Route, RouteMap
 from space_miner.core.terrain_types import TerrainClass
@@ -123,21 +122,6 @@ PARAM_RANGES: Mapping[str, tuple] = MappingProxyType({
     'end_settle_timeout_s': (0.0, 3600.0),
 })
 
-_INT_KEYS = {f.name for f in fields(MissionParams) if f.type in ('int', int)}
-
-
-def _check_number(key: str, value: Any, low: float, high: float, integer: bool,
-                  source: str) -> float | int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(key, value, 'must be a number', source)
-    if integer and not isinstance(value, int):
-        raise ConfigError(key, value, 'must be an integer', source)
-    if not math.isfinite(value):
-        raise ConfigError(key, value, 'must be finite', source)
-    if not low <= value <= high:
-        raise ConfigError(key, value, f'must be within [{low:g}, {high:g}]', source)
-    return int(value) if integer else float(value)
-
 
 def parse_mission_params(data: Any, source: str = 'mission.yaml') -> MissionParams:
     """Check a parsed parameter file (or a flat mapping of values) and build the params.
@@ -146,24 +130,7 @@ def parse_mission_params(data: Any, source: str = 'mission.yaml') -> MissionPara
     ``ros__parameters`` mapping. Unknown, missing and out-of-range keys raise
     :class:`ConfigError` naming the key.
     """
-    if isinstance(data, Mapping) and NODE_NAME in data:
-        node = data[NODE_NAME]
-        if not isinstance(node, Mapping) or 'ros__parameters' not in node:
-            raise ConfigError(f'{NODE_NAME}.ros__parameters', None, 'missing key', source)
-        data = node['ros__parameters']
-    if not isinstance(data, Mapping):
-        raise ConfigError('<file>', data, 'must be a mapping of parameters', source)
-    for key in data:
-        if key not in PARAM_RANGES:
-            raise ConfigError(str(key), data[key], 'unknown parameter', source)
-    values = {}
-    for f in fields(MissionParams):
-        if f.name not in data:
-            raise ConfigError(f.name, None, 'missing key', source)
-        low, high = PARAM_RANGES[f.name]
-        values[f.name] = _check_number(f.name, data[f.name], low, high, f.name in _INT_KEYS,
-                                       source)
-    params = MissionParams(**values)
+    params = parse_params(MissionParams, data, NODE_NAME, PARAM_RANGES, source)
     if params.end_settle_timeout_s < params.end_settle_s:
         raise ConfigError('end_settle_timeout_s', params.end_settle_timeout_s,
                           f'must not be below end_settle_s {params.end_settle_s:g}', source)
@@ -175,15 +142,7 @@ def load_mission_params(path: str | Path | None = None) -> MissionParams:
     if path is None:
         from space_miner.paths import config_path
         path = config_path('mission.yaml')
-    path = Path(path)
-    try:
-        with open(path, encoding='utf-8') as handle:
-            data = yaml.safe_load(handle)
-    except OSError as err:
-        raise ConfigError('<file>', str(path), f'cannot be read: {err}', str(path)) from err
-    except yaml.YAMLError as err:
-        raise ConfigError('<file>', str(path), f'not valid YAML: {err}', str(path)) from err
-    return parse_mission_params(data, str(path))
+    return parse_mission_params(read_yaml(path), str(path))
 
 
 def mission_params_to_dict(params: MissionParams) -> dict:

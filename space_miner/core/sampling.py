@@ -42,6 +42,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
+from space_miner.core.params import check_number, parse_params, read_yaml
 from space_miner.core.robot import (ConfigError, SAMPLER_DRILL_HW_MAX_RAD_S,
                                     SAMPLER_FEED_FORCE_HW_MAX_N, SamplerConfig)
 
@@ -129,21 +130,6 @@ PARAM_RANGES: Mapping[str, tuple] = MappingProxyType({
     'verify_timeout_s': (0.1, 3600.0),
 })
 
-_INT_KEYS = {f.name for f in fields(SamplingParams) if f.type in ('int', int)}
-
-
-def _check_number(key: str, value: Any, low: float, high: float, integer: bool,
-                  source: str) -> float | int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(key, value, 'must be a number', source)
-    if integer and not isinstance(value, int):
-        raise ConfigError(key, value, 'must be an integer', source)
-    if not math.isfinite(value):
-        raise ConfigError(key, value, 'must be finite', source)
-    if not low <= value <= high:
-        raise ConfigError(key, value, f'must be within [{low:g}, {high:g}]', source)
-    return int(value) if integer else float(value)
-
 
 def parse_sampling_params(data: Any, source: str = 'sampler.yaml') -> SamplingParams:
     """Check a parsed parameter file (or a flat mapping of values) and build the params.
@@ -152,24 +138,7 @@ def parse_sampling_params(data: Any, source: str = 'sampler.yaml') -> SamplingPa
     ``ros__parameters`` mapping. Unknown, missing and out-of-range keys raise
     :class:`ConfigError` naming the key.
     """
-    if isinstance(data, Mapping) and NODE_NAME in data:
-        node = data[NODE_NAME]
-        if not isinstance(node, Mapping) or 'ros__parameters' not in node:
-            raise ConfigError(f'{NODE_NAME}.ros__parameters', None, 'missing key', source)
-        data = node['ros__parameters']
-    if not isinstance(data, Mapping):
-        raise ConfigError('<file>', data, 'must be a mapping of parameters', source)
-    for key in data:
-        if key not in PARAM_RANGES:
-            raise ConfigError(str(key), data[key], 'unknown parameter', source)
-    values = {}
-    for f in fields(SamplingParams):
-        if f.name not in data:
-            raise ConfigError(f.name, None, 'missing key', source)
-        low, high = PARAM_RANGES[f.name]
-        values[f.name] = _check_number(f.name, data[f.name], low, high, f.name in _INT_KEYS,
-                                       source)
-    params = SamplingParams(**values)
+    params = parse_params(SamplingParams, data, NODE_NAME, PARAM_RANGES, source)
     _cross_check(params, source)
     return params
 
@@ -217,13 +186,7 @@ def load_sampling_params(path: str | Path | None = None) -> SamplingParams:
     if path is None:
         from space_miner.paths import config_path
         path = config_path('sampler.yaml')
-    path = Path(path)
-    try:
-        with open(path, encoding='utf-8') as handle:
-            data = yaml.safe_load(handle)
-    except yaml.YAMLError as err:
-        raise ConfigError('<file>', str(path), f'not valid YAML: {err}', str(path)) from err
-    return parse_sampling_params(data, str(path))
+    return parse_sampling_params(read_yaml(path), str(path))
 
 
 def sampling_params_to_dict(params: SamplingParams) -> dict:
@@ -291,12 +254,12 @@ def parse_drill_rates(data: Any, source: str = 'terrain.yaml') -> DrillRates:
         except KeyError:
             raise ConfigError(key, None, 'missing key (drill rate of this kind)',
                               source) from None
-        rates[kind] = _check_number(key, value, 0.0, 1.0e6, False, source)
+        rates[kind] = check_number(key, value, 0.0, 1.0e6, False, source)
     refs = []
     for key, default in (('drill_ref_feed_n', DESIGN_DRILL_REF_FEED_N),
                          ('drill_ref_speed_rad_s', DESIGN_DRILL_REF_SPEED_RAD_S)):
         value = data.get(key, default)
-        refs.append(_check_number(key, value, 1.0e-6, 1.0e6, False, source))
+        refs.append(check_number(key, value, 1.0e-6, 1.0e6, False, source))
     return DrillRates(ref_feed_n=refs[0], ref_speed_rad_s=refs[1],
                       rate_g_s=MappingProxyType(rates))
 

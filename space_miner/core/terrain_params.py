@@ -7,12 +7,11 @@ range-checked here, and a refused value raises :class:`ConfigError` naming the k
 """
 
 from dataclasses import dataclass, fields
-import math
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
 
+from space_miner.core.params import parse_params, read_yaml
 from space_miner.core.robot import ConfigError
 
 NODE_NAME = 'terrain_perception'
@@ -159,33 +158,6 @@ PARAM_RANGES: Mapping[str, tuple] = {
     'sample_min_anchor_claws': (0, 3),
 }
 
-_INT_KEYS = {f.name for f in fields(TerrainParams) if f.type in ('int', int)}
-_VECTOR_KEYS = {'global_origin_xy_m': 2}
-
-
-def _check(key: str, value: Any, source: str) -> Any:
-    low, high = PARAM_RANGES[key]
-    if key in _VECTOR_KEYS:
-        length = _VECTOR_KEYS[key]
-        if not isinstance(value, (list, tuple)) or len(value) != length:
-            raise ConfigError(key, value, f'must be a list of {length} numbers', source)
-        return tuple(_check_number(f'{key}[{i}]', v, low, high, False, source)
-                     for i, v in enumerate(value))
-    return _check_number(key, value, low, high, key in _INT_KEYS, source)
-
-
-def _check_number(key: str, value: Any, low: float, high: float, integer: bool,
-                  source: str) -> float | int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(key, value, 'must be a number', source)
-    if integer and not isinstance(value, int):
-        raise ConfigError(key, value, 'must be an integer', source)
-    if not math.isfinite(value):
-        raise ConfigError(key, value, 'must be finite', source)
-    if not low <= value <= high:
-        raise ConfigError(key, value, f'must be within [{low:g}, {high:g}]', source)
-    return int(value) if integer else float(value)
-
 
 def parse_terrain_params(data: Any, source: str = 'terrain_perception.yaml') -> TerrainParams:
     """Check a parsed parameter file (or a flat mapping of values) and build the params.
@@ -193,23 +165,8 @@ def parse_terrain_params(data: Any, source: str = 'terrain_perception.yaml') -> 
     ``data`` is either the whole file (``{terrain_perception: {ros__parameters: {...}}}``)
     or the flat ``ros__parameters`` mapping itself. Unknown and missing keys are refused.
     """
-    if isinstance(data, Mapping) and NODE_NAME in data:
-        node = data[NODE_NAME]
-        if not isinstance(node, Mapping) or 'ros__parameters' not in node:
-            raise ConfigError(f'{NODE_NAME}.ros__parameters', None, 'missing key', source)
-        data = node['ros__parameters']
-    if not isinstance(data, Mapping):
-        raise ConfigError('<file>', data, 'must be a mapping of parameters', source)
-    names = [f.name for f in fields(TerrainParams)]
-    for key in data:
-        if key not in PARAM_RANGES:
-            raise ConfigError(str(key), data[key], 'unknown parameter', source)
-    values = {}
-    for name in names:
-        if name not in data:
-            raise ConfigError(name, None, 'missing key', source)
-        values[name] = _check(name, data[name], source)
-    params = TerrainParams(**values)
+    params = parse_params(TerrainParams, data, NODE_NAME, PARAM_RANGES, source,
+                          vectors={'global_origin_xy_m': 2})
     _cross_check(params, source)
     return params
 
@@ -251,10 +208,4 @@ def load_terrain_params(path: str | Path | None = None) -> TerrainParams:
     if path is None:
         from space_miner.paths import config_path
         path = config_path('terrain_perception.yaml')
-    path = Path(path)
-    try:
-        with open(path, encoding='utf-8') as handle:
-            data = yaml.safe_load(handle)
-    except yaml.YAMLError as err:
-        raise ConfigError('<file>', str(path), f'not valid YAML: {err}', str(path)) from err
-    return parse_terrain_params(data, str(path))
+    return parse_terrain_params(read_yaml(path), str(path))
