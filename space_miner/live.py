@@ -190,7 +190,7 @@ def _stack_processes(scenario, scenario_path: str, env: dict) -> list:
     return procs
 
 
-def _activate_remote(node, names: list, timeout_s: float = 60.0) -> None:
+def _activate_remote(node, names: list, timeout_s: float = 120.0) -> None:
     """Configure then activate lifecycle nodes in other processes, as launch does."""
     from lifecycle_msgs.msg import Transition
     from lifecycle_msgs.srv import ChangeState
@@ -269,7 +269,12 @@ def run_live(options: LiveOptions,
             record_executor.add_node(recorder)
             threading.Thread(target=record_executor.spin, daemon=True).start()
         if procs:
-            _activate_remote(monitor.node, [m.rsplit('.', 1)[1] for m, _, lc in STACK if lc])
+            try:
+                _activate_remote(monitor.node,
+                                 [m.rsplit('.', 1)[1] for m, _, lc in STACK if lc])
+            except RuntimeError as err:  # end cleanly: summary and bag still written
+                reason['text'] = f'bring-up failed: {err}'
+                stop.set()
         detached = False
         while not stop.is_set():
             time.sleep(0.1)
