@@ -166,6 +166,28 @@ def test_lifecycle_transitions_create_and_destroy_the_interfaces(graph, tmp_path
     assert _spin_until(executor, lambda: not stack.start.service_is_ready(), 5.0)
 
 
+def test_a_lifecycle_manager_configures_and_activates_it_over_dds(graph, tmp_path):
+    """As launch does: change_state calls from another node, answered over DDS."""
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState, GetState
+
+    context, executor, add = graph
+    node = add(_sampler(context, tmp_path))
+    manager = add(rclpy.create_node('lifecycle_manager', context=context))
+    change = manager.create_client(ChangeState, '/sampler/change_state')
+    get = manager.create_client(GetState, '/sampler/get_state')
+    assert change.wait_for_service(timeout_sec=10.0) and get.wait_for_service(timeout_sec=10.0)
+    for transition, label in ((Transition.TRANSITION_CONFIGURE, 'inactive'),
+                              (Transition.TRANSITION_ACTIVATE, 'active')):
+        future = change.call_async(ChangeState.Request(transition=Transition(id=transition)))
+        assert _spin_until(executor, future.done, 10.0), 'change_state did not answer'
+        assert future.result().success
+        future = get.call_async(GetState.Request())
+        assert _spin_until(executor, future.done, 10.0), 'get_state did not answer'
+        assert future.result().current_state.label == label
+    assert _state(node) == State.PRIMARY_STATE_ACTIVE
+
+
 def test_start_without_a_verified_anchor_fails_with_a_reason_and_never_drills(
         graph, tmp_path):
     context, executor, add = graph

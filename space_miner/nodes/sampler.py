@@ -137,8 +137,8 @@ class SamplerNode(LifecycleNode):
         self._reset_inputs()
         self._pubs: dict = {}
         self._subs: list = []
-        self._services: list = []
-        self._timers: list = []
+        self._own_services: list = []
+        self._own_timers: list = []
 
     @staticmethod
     def _parse(values) -> SamplingParams:
@@ -210,11 +210,11 @@ class SamplerNode(LifecycleNode):
         sub(itf.ESTOP, Bool, self._on_estop)
         sub(itf.CLICKED_POINT, PointStamped, self._on_clicked)
         sub(itf.MISSION_STATUS, String, self._on_mission_status)
-        self._services = [
+        self._own_services = [
             self.create_service(Trigger, itf.SAMPLING_START.name, self._on_start),
             self.create_service(Trigger, itf.SAMPLING_ABORT.name, self._on_abort)]
-        self._timers = [self.create_timer(1.0 / itf.DIAGNOSTICS.rate_hz,
-                                          self._publish_diagnostics)]
+        self._own_timers = [self.create_timer(1.0 / itf.DIAGNOSTICS.rate_hz,
+                                              self._publish_diagnostics)]
         self._publish_status(self.sequence.status(), force=True)
         return TransitionCallbackReturn.SUCCESS
 
@@ -250,13 +250,13 @@ class SamplerNode(LifecycleNode):
         self.active = self.commanding = False
         for sub in self._subs:
             self.destroy_subscription(sub)
-        for srv in self._services:
+        for srv in self._own_services:
             self.destroy_service(srv)
         for pub in self._pubs.values():
             self.destroy_publisher(pub)
-        for timer in self._timers:
+        for timer in self._own_timers:
             self.destroy_timer(timer)
-        self._subs, self._services, self._pubs, self._timers = [], [], {}, []
+        self._subs, self._own_services, self._pubs, self._own_timers = [], [], {}, []
 
     def _stop_commanding_if_safe(self) -> None:
         """While inactive, stop commanding once no sequence runs and the feed is stowed."""
