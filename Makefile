@@ -13,7 +13,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: sim test bench lint system-deps venv clean
 
-SIM_ARGS ?= --time-limit 120
+SIM_ARGS ?= --processes --time-limit 60
 
 sim: $(STAMP)
 	$(VENV)/bin/space-miner sim $(SIM_ARGS)

@@ -158,18 +158,22 @@ def _stack_nodes(context, scenario_path: str, overrides_of: Callable) -> list:
 EMPTY = '""'
 
 
-def stack_overrides(module_name: str, scenario: object, scenario_path: str) -> dict:
+def stack_overrides(module_name: str, scenario: object, scenario_path: str,
+                    run_dir: Path) -> dict:
     """Parameters the run sets on a stack node, as the harness sets its components.
 
     Every node runs on sim time; the gait controller and the mission read the scenario
     (the body, its waypoints); the estimator starts at the scenario's start pose (odom is
     the patch frame, as in the harness), knows the body's gravity, and does not fuse the
-    simulated IMU's orientation, which is exact (a real IMU's is not).
+    simulated IMU's orientation, which is exact (a real IMU's is not). The sampler keeps
+    its sample log in the run's directory.
     """
     values = {'use_sim_time': True}
     name = module_name.rsplit('.', 1)[1]
     if name in ('mission', 'gait_controller'):
         values['scenario'] = scenario_path
+    if name == 'sampler':
+        values['sample_log_path'] = str(run_dir / 'samples.jsonl')
     if name == 'state_estimator':
         x, y, yaw = scenario.mission.start
         values.update(initial_x_m=float(x), initial_y_m=float(y), initial_yaw_rad=float(yaw),
@@ -179,11 +183,12 @@ def stack_overrides(module_name: str, scenario: object, scenario_path: str) -> d
     return values
 
 
-def _stack_processes(scenario, scenario_path: str, env: dict) -> list:
+def _stack_processes(scenario, scenario_path: str, run_dir: Path, env: dict) -> list:
     procs = []
     for module_name, _, _ in STACK:
         args = [sys.executable, '-m', module_name, '--ros-args']
-        for key, value in stack_overrides(module_name, scenario, scenario_path).items():
+        for key, value in stack_overrides(module_name, scenario, scenario_path,
+                                          run_dir).items():
             text = str(value).lower() if isinstance(value, bool) else str(value)
             args += ['-p', f'{key}:={text or EMPTY}']
         procs.append(subprocess.Popen(args, env=env))
@@ -220,6 +225,8 @@ def run_live(options: LiveOptions,
     scenario_path = str(Path(options.scenario).resolve()) if options.scenario else ''
     scenario = load_scenario(scenario_path or None)
     limit_s = options.time_limit_s or scenario.mission.time_limit_s
+    run_dir = Path(options.summary).resolve().parent
+    run_dir.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
     reason = {'text': ''}
 
@@ -244,11 +251,11 @@ def run_live(options: LiveOptions,
         sim = SimNode(context=context, parameter_overrides=sim_overrides)
         nodes.append(sim)
         if options.processes:
-            procs = _stack_processes(scenario, scenario_path, dict(os.environ))
+            procs = _stack_processes(scenario, scenario_path, run_dir, dict(os.environ))
         else:
             def overrides(module):
-                return [Parameter(k, value=v) for k, v in
-                        stack_overrides(module.__name__, scenario, scenario_path).items()]
+                return [Parameter(k, value=v) for k, v in stack_overrides(
+                    module.__name__, scenario, scenario_path, run_dir).items()]
             nodes += _stack_nodes(context, scenario_path, overrides)
         monitor = _Monitor(context)
         nodes.append(monitor.node)

@@ -1,14 +1,16 @@
 # SPDX-License-Identifier: Apache-2.0
 """`space-miner sim` on the live ROS graph: real rclpy nodes on Fast DDS, the real world.
 
-Runs the short scenario through the CLI (the sim node and every stack node composed in
-one process, recorded to MCAP), then checks what a run must always deliver: the rule held
-(judged by the sim node from the world's truth), the robot stayed on the ground, the
-summary is DESIGN.md section 7's, the bag opens with rosbags and carries every contract
-topic, and ``space-miner analyze`` turns it into a report with plots.
+Runs the short scenario through the CLI with one process per node (``--processes``),
+recorded to MCAP: the robot walks to its waypoint, anchors at the site and drills its
+sample. Then checks the mission succeeded as the scenario expects, the rule held (judged
+by the sim node from the world's truth every physics step), the summary is DESIGN.md
+section 7's, the sample log kept the attempt, the bag opens with rosbags and carries
+every contract topic, and ``space-miner analyze`` turns it into a report whose counts
+match the bag's own messages.
 
-The run is cut at a simulated time limit to keep ``make test`` short; reaching the sample
-on the live graph is tracked in issue 8 (the harness is where missions are tuned first).
+Seven Python processes share two cores, so the simulator runs at about 0.1x real time
+here: this test takes several minutes.
 """
 
 import json
@@ -22,7 +24,6 @@ from space_miner import interfaces as itf
 from space_miner.sim.summary import REQUIRED_KEYS
 
 ROOT = Path(__file__).resolve().parent.parent
-SIM_LIMIT_S = 30.0
 #: Hardware-side topics of DESIGN.md section 4 that must carry messages in any live run.
 CONTRACT = (itf.JOINT_STATES.name, itf.LEG_COMMANDS.name, itf.CLAW_COMMANDS.name,
             *(t.name for t in itf.FT_WRENCHES), itf.IMU.name, itf.SAMPLER_MASS.name,
@@ -38,18 +39,23 @@ def run(tmp_path_factory):
     result = subprocess.run(
         [sys.executable, '-m', 'space_miner.cli', 'sim', '--scenario',
          str(ROOT / 'config' / 'scenarios' / 'short_live.yaml'), '--summary',
-         str(summary_path), '--bag', str(bag), '--time-limit', str(SIM_LIMIT_S),
-         '--rtf', '1.0'], capture_output=True, text=True, timeout=600)
+         str(summary_path), '--bag', str(bag), '--processes', '--rtf', '1.0'],
+        capture_output=True, text=True, timeout=2400)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return json.loads(summary_path.read_text()), bag, out, result
 
 
-def test_the_rule_held_and_the_robot_stayed_on_the_ground(run):
-    summary, _, _, _ = run
-    assert summary['rule_violations'] == 0, summary.get('reason')
-    assert summary['detached'] is False
-    assert summary['sim_time_s'] >= SIM_LIMIT_S - 1.0  # it ran to the limit, not crashed
-    assert summary['graph'] == 'composed'
+def test_the_mission_succeeds_on_the_live_graph_and_the_rule_held(run):
+    summary, _, out, _ = run
+    assert summary['success'] is True, summary['reason']
+    assert summary['expected_outcome_met'] is True
+    assert summary['rule_violations'] == 0 and summary['detached'] is False
+    assert summary['total_sample_g'] >= 2.0  # short_live's target
+    assert summary['graph'] == 'processes'
+    assert summary['distance_m'] > 0.5  # it travelled to the site
+    from space_miner.core.sample_log import SampleLog
+    log = SampleLog(out / 'samples.jsonl')  # the sampler's crash-safe log, in the run dir
+    assert log.records and log.records[-1].outcome == 'success'
 
 
 def test_the_summary_is_design_sections_7(run):
@@ -66,7 +72,7 @@ def test_the_summary_is_design_sections_7(run):
 def test_the_bag_opens_with_rosbags_and_has_every_contract_topic(run):
     from rosbags.highlevel import AnyReader
 
-    _, bag, _, _ = run
+    summary, bag, _, _ = run
     with AnyReader([bag]) as reader:
         counts = {}
         for connection in reader.connections:
@@ -77,7 +83,7 @@ def test_the_bag_opens_with_rosbags_and_has_every_contract_topic(run):
     assert types[itf.JOINT_STATES.name] == 'sensor_msgs/msg/JointState'
     for name in ('/tf', '/tf_static', '/robot_description'):
         assert counts.get(name, 0) > 0, name
-    assert counts[itf.JOINT_STATES.name] > 100 * SIM_LIMIT_S  # ~250 Hz, recorded live
+    assert counts[itf.JOINT_STATES.name] > 100 * summary['sim_time_s']  # ~250 Hz, live
 
 
 def _raw_strings(bag, topic):
