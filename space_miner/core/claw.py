@@ -35,9 +35,8 @@ import numbers
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import yaml
 
-from space_miner.core.robot import ConfigError, RobotConfig
+from space_miner.core.robot import ConfigError, read_yaml, RobotConfig
 from space_miner.interfaces import CLAW_LEGS
 
 #: diagnostic_msgs/DiagnosticStatus levels.
@@ -200,13 +199,7 @@ def load_claw_params(path: str | Path | None = None) -> ClawControlParams:
     if path is None:
         from space_miner.paths import config_path
         path = config_path('claw_controller.yaml')
-    path = Path(path)
-    try:
-        with open(path, encoding='utf-8') as handle:
-            data = yaml.safe_load(handle)
-    except yaml.YAMLError as err:
-        raise ConfigError('<file>', str(path), f'not valid YAML: {err}', str(path)) from err
-    return parse_claw_params(data, str(path))
+    return parse_claw_params(read_yaml(path), str(path))
 
 
 # --- inputs and outputs ---------------------------------------------------------------------

@@ -57,10 +57,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 from transforms3d import axangles, euler, quaternions
-import yaml
 
 from space_miner.core.kinematics import LegKinematics
-from space_miner.core.robot import ConfigError, RobotConfig
+from space_miner.core.robot import ConfigError, read_yaml, RobotConfig
 from space_miner.interfaces import ALL_JOINTS, CLAW_LEGS, LEG_JOINTS, LEG_ORDER, WHEEL_LEGS
 
 NODE_NAME = 'state_estimator'
@@ -206,12 +205,7 @@ def load_estimator_params(path: str | Path | None = None) -> EstimatorParams:
     if path is None:
         from space_miner.paths import config_path
         path = config_path('state_estimator.yaml')
-    path = Path(path)
-    try:
-        with open(path, encoding='utf-8') as handle:
-            data = yaml.safe_load(handle)
-    except yaml.YAMLError as err:
-        raise ConfigError('<file>', str(path), f'not valid YAML: {err}', str(path)) from err
+    data = read_yaml(path)
     if not isinstance(data, Mapping) or not isinstance(data.get(NODE_NAME), Mapping):
         raise ConfigError(NODE_NAME, None, 'missing key', str(path))
     node = data[NODE_NAME]

@@ -10,12 +10,10 @@ a field's type (int, bool, float, tuple) says how it is checked.
 
 from dataclasses import fields
 import math
-from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
 
-from space_miner.core.robot import ConfigError
+from space_miner.core.robot import ConfigError, read_yaml  # noqa: F401 (re-exported)
 
 
 def node_section(data: Any, node_name: str, source: str) -> Mapping:
@@ -90,15 +88,3 @@ def parse_params(cls: type, data: Any, node_name: str, ranges: Mapping[str, tupl
             value = check_number(key, value, low, high, kind == 'int', source)
         values[key] = value
     return cls(**values)
-
-
-def read_yaml(path: str | Path) -> Any:
-    """Read a YAML file; an unreadable file or bad YAML is a ConfigError naming the file."""
-    path = Path(path)
-    try:
-        with open(path, encoding='utf-8') as handle:
-            return yaml.safe_load(handle)
-    except OSError as err:
-        raise ConfigError('<file>', str(path), f'cannot be read: {err}', str(path)) from err
-    except yaml.YAMLError as err:
-        raise ConfigError('<file>', str(path), f'not valid YAML: {err}', str(path)) from err

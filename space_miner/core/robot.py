@@ -340,15 +340,21 @@ def parse_robot_config(data: Any, source: str = 'robot.yaml') -> RobotConfig:
     )
 
 
+def read_yaml(path: str | Path) -> Any:
+    """Read a YAML file; an unreadable file or bad YAML is a ConfigError naming the file."""
+    path = Path(path)
+    try:
+        with open(path, encoding='utf-8') as handle:
+            return yaml.safe_load(handle)
+    except OSError as err:
+        raise ConfigError('<file>', str(path), f'cannot be read: {err}', str(path)) from err
+    except yaml.YAMLError as err:
+        raise ConfigError('<file>', str(path), f'not valid YAML: {err}', str(path)) from err
+
+
 def load_robot_config(path: str | Path | None = None) -> RobotConfig:
     """Load and check ``config/robot.yaml`` (or the file at ``path``)."""
     if path is None:
         from space_miner.paths import config_path
         path = config_path('robot.yaml')
-    path = Path(path)
-    try:
-        with open(path, encoding='utf-8') as handle:
-            data = yaml.safe_load(handle)
-    except yaml.YAMLError as err:
-        raise ConfigError('<file>', str(path), f'not valid YAML: {err}', str(path)) from err
-    return parse_robot_config(data, str(path))
+    return parse_robot_config(read_yaml(path), str(path))
