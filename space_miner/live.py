@@ -215,12 +215,109 @@ def _activate_remote(node, names: list, timeout_s: float = 120.0) -> None:
         node.destroy_client(client)
 
 
+class LiveGraph:
+    """The sim node and the stack on live rclpy and Fast DDS: a context manager.
+
+    Entering it creates its own rclpy context, the sim node (in this process), the stack
+    (composed in this process, or one process per node with ``options.processes``), a
+    monitor node, and a multi-threaded executor spinning them in a background thread;
+    lifecycle nodes in other processes are configured and activated through their
+    ``change_state`` services, as launch does (``bringup_error`` says why that failed).
+    Leaving it stops the executor, SIGINTs the stack's processes (killing any that do not
+    end within 10 s), destroys the nodes and shuts the context down. ``space-miner sim``
+    runs a scenario on it; tests add their own nodes with :meth:`add_node`.
+    """
+
+    def __init__(self, options: LiveOptions, scenario, scenario_path: str,
+                 run_dir: Path) -> None:
+        self.options, self.scenario = options, scenario
+        self.scenario_path, self.run_dir = scenario_path, run_dir
+        self.context = None
+        self.sim = None
+        self.monitor = None
+        self.executor = None
+        self.bringup_error = ''
+        self._nodes, self._procs = [], []
+
+    def __enter__(self) -> 'LiveGraph':
+        import rclpy
+        from rclpy.executors import MultiThreadedExecutor
+        from rclpy.parameter import Parameter
+
+        options = self.options
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        try:
+            from space_miner.sim.sim_node import SimNode
+            width, height = options.camera_size
+            sim_overrides = [Parameter('scenario', value=self.scenario_path),
+                             Parameter('real_time_factor',
+                                       value=float(options.real_time_factor)),
+                             Parameter('camera_width_px', value=int(width)),
+                             Parameter('camera_height_px', value=int(height))]
+            if options.seed is not None:
+                sim_overrides.append(Parameter('seed', value=int(options.seed)))
+            self.sim = SimNode(context=self.context, parameter_overrides=sim_overrides)
+            self._nodes.append(self.sim)
+            if options.processes:
+                self._procs = _stack_processes(self.scenario, self.scenario_path,
+                                               self.run_dir, dict(os.environ))
+            else:
+                def overrides(module):
+                    return [Parameter(k, value=v) for k, v in stack_overrides(
+                        module.__name__, self.scenario, self.scenario_path,
+                        self.run_dir).items()]
+                self._nodes += _stack_nodes(self.context, self.scenario_path, overrides)
+            self.monitor = _Monitor(self.context)
+            self._nodes.append(self.monitor.node)
+            self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
+            for node in self._nodes:
+                self.executor.add_node(node)
+            threading.Thread(target=self.executor.spin, daemon=True).start()
+            if self._procs:
+                try:
+                    _activate_remote(self.monitor.node,
+                                     [m.rsplit('.', 1)[1] for m, _, lc in STACK if lc])
+                except RuntimeError as err:  # the caller ends cleanly, saying why
+                    self.bringup_error = str(err)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def add_node(self, node) -> None:
+        """Spin another node of this context with the graph (destroyed on exit)."""
+        self._nodes.append(node)
+        self.executor.add_node(node)
+
+    def __exit__(self, *exc) -> None:
+        import rclpy
+
+        if self.executor is not None:
+            self.executor.shutdown(timeout_sec=5.0)
+            self.executor = None
+        for proc in self._procs:
+            proc.send_signal(signal.SIGINT)
+        for proc in self._procs:
+            try:
+                proc.wait(timeout=10.0)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self._procs = []
+        for node in reversed(self._nodes):
+            try:
+                node.destroy_node()
+            except Exception:  # shutting down: keep closing the rest
+                pass
+        self._nodes = []
+        if self.context is not None:
+            rclpy.try_shutdown(context=self.context)
+
+
 def run_live(options: LiveOptions,
              on_progress: Callable[[Progress], None] | None = None) -> dict:
     """Run the scenario on the live graph; return the summary (also written to disk)."""
-    import rclpy
-    from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
-    from rclpy.parameter import Parameter
+    from rclpy.executors import SingleThreadedExecutor
 
     scenario_path = str(Path(options.scenario).resolve()) if options.scenario else ''
     scenario = load_scenario(scenario_path or None)
@@ -235,114 +332,79 @@ def run_live(options: LiveOptions,
         stop.set()
 
     previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    nodes, procs, recorder = [], [], None
+    recorder = record_executor = None
     wall0 = time.monotonic()
     try:
-        from space_miner.sim.sim_node import SimNode
-        width, height = options.camera_size
-        sim_overrides = [Parameter('scenario', value=scenario_path),
-                         Parameter('real_time_factor', value=float(options.real_time_factor)),
-                         Parameter('camera_width_px', value=int(width)),
-                         Parameter('camera_height_px', value=int(height))]
-        if options.seed is not None:
-            sim_overrides.append(Parameter('seed', value=int(options.seed)))
-        sim = SimNode(context=context, parameter_overrides=sim_overrides)
-        nodes.append(sim)
-        if options.processes:
-            procs = _stack_processes(scenario, scenario_path, run_dir, dict(os.environ))
-        else:
-            def overrides(module):
-                return [Parameter(k, value=v) for k, v in stack_overrides(
-                    module.__name__, scenario, scenario_path, run_dir).items()]
-            nodes += _stack_nodes(context, scenario_path, overrides)
-        monitor = _Monitor(context)
-        nodes.append(monitor.node)
-        executor = MultiThreadedExecutor(num_threads=4, context=context)
-        for node in nodes:
-            executor.add_node(node)
-        spinner = threading.Thread(target=executor.spin, daemon=True)
-        spinner.start()
-        if options.bag is not None:
-            # Its own executor and thread: sharing the stack's, it dropped messages.
-            from space_miner.bag.recorder import BagRecorder
-            from space_miner.core.scenario import escape_velocity_m_s
-            recorder = BagRecorder(options.bag, context=context, run_info={
-                'scenario': scenario.name, 'scenario_file': scenario_path or 'default',
-                'body': scenario.body,
-                'escape_velocity_m_s': escape_velocity_m_s(scenario.body_config)})
-            record_executor = SingleThreadedExecutor(context=context)
-            record_executor.add_node(recorder)
-            threading.Thread(target=record_executor.spin, daemon=True).start()
-        if procs:
-            try:
-                _activate_remote(monitor.node,
-                                 [m.rsplit('.', 1)[1] for m, _, lc in STACK if lc])
-            except RuntimeError as err:  # end cleanly: summary and bag still written
-                reason['text'] = f'bring-up failed: {err}'
+        with LiveGraph(options, scenario, scenario_path, run_dir) as graph:
+            sim, monitor = graph.sim, graph.monitor
+            if options.bag is not None:
+                # Its own executor and thread: sharing the stack's, it dropped messages.
+                from space_miner.bag.recorder import BagRecorder
+                from space_miner.core.scenario import escape_velocity_m_s
+                recorder = BagRecorder(options.bag, context=graph.context, run_info={
+                    'scenario': scenario.name, 'scenario_file': scenario_path or 'default',
+                    'body': scenario.body,
+                    'escape_velocity_m_s': escape_velocity_m_s(scenario.body_config)})
+                record_executor = SingleThreadedExecutor(context=graph.context)
+                record_executor.add_node(recorder)
+                threading.Thread(target=record_executor.spin, daemon=True).start()
+            if graph.bringup_error:  # end cleanly: summary and bag still written
+                reason['text'] = f'bring-up failed: {graph.bringup_error}'
                 stop.set()
-        detached = False
-        while not stop.is_set():
-            time.sleep(0.1)
-            progress = monitor.progress
-            progress.rtf = progress.sim_time_s / max(1e-9, time.monotonic() - wall0)
-            if on_progress is not None:
-                on_progress(progress)
-            status = sim._status
-            detached, why = status.get('detached', (False, ''))
-            if detached:
-                reason['text'] = f'detached: {why}'
-                break
-            if progress.mission.get('done'):
-                reason['text'] = progress.mission.get('reason') or 'mission done'
-                break
-            if progress.sim_time_s >= limit_s:
-                reason['text'] = f'time limit {limit_s:g} s reached'
-                break
-            if sim._error is not None:
-                reason['text'] = f'simulator stopped: {sim._error!r}'
-                break
-        verdict = sim.judge.verdict
-        mission = monitor.progress.mission
-        samples = [s for s in mission.get('samples', []) if isinstance(s, dict)]
-        success = bool(mission.get('success')) and not detached and verdict.violations == 0
-        started = [f for f in scenario.faults if f.at_s <= monitor.progress.sim_time_s]
-        summary = build_summary(
-            scenario=scenario, success=success, reason=reason['text'],
-            end_mode=monitor.progress.mode, sim_time_s=monitor.progress.sim_time_s,
-            wall_time_s=time.monotonic() - wall0, distance_m=monitor.progress.distance_m,
-            samples=samples, detached=detached, rule_violations=verdict.violations,
-            min_holding_margin=verdict.min_margin_true,
-            gait_time_s=monitor.close_mode_time(),
-            faults_survived=0 if detached else len(started),
-            extra={'graph': 'processes' if options.processes else 'composed',
-                   'bag': str(options.bag) if options.bag is not None else None,
-                   'rule_violation_time_s': round(verdict.violation_time_s, 6)})
-        executor.shutdown(timeout_sec=5.0)
-        if recorder is not None:
-            record_executor.shutdown(timeout_sec=5.0)
+            detached = False
+            while not stop.is_set():
+                time.sleep(0.1)
+                progress = monitor.progress
+                progress.rtf = progress.sim_time_s / max(1e-9, time.monotonic() - wall0)
+                if on_progress is not None:
+                    on_progress(progress)
+                detached, why = sim._status.get('detached', (False, ''))
+                if detached:
+                    reason['text'] = f'detached: {why}'
+                    break
+                if progress.mission.get('done'):
+                    reason['text'] = progress.mission.get('reason') or 'mission done'
+                    break
+                if progress.sim_time_s >= limit_s:
+                    reason['text'] = f'time limit {limit_s:g} s reached'
+                    break
+                if sim._error is not None:
+                    reason['text'] = f'simulator stopped: {sim._error!r}'
+                    break
+            summary = _summary(options, scenario, scenario_path, sim.judge.verdict, monitor,
+                               reason['text'], detached, time.monotonic() - wall0)
+            if record_executor is not None:
+                record_executor.shutdown(timeout_sec=5.0)
+            if recorder is not None:
+                recorder.destroy_node()  # closes the bag
+                recorder = None
     finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGINT)
-        for proc in procs:
-            try:
-                proc.wait(timeout=10.0)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        for node in reversed(nodes):
-            try:
-                node.destroy_node()
-            except Exception:  # shutting down: keep closing the rest
-                pass
         if recorder is not None:
-            recorder.destroy_node()  # closes the bag
-        rclpy.try_shutdown(context=context)
+            recorder.destroy_node()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     write_json(options.summary, summary)
     write_markdown(Path(options.summary).with_suffix('.md'), summary)
     return summary
+
+
+def _summary(options: LiveOptions, scenario, scenario_path: str, verdict, monitor,
+             reason: str, detached: bool, wall_time_s: float) -> dict:
+    mission = monitor.progress.mission
+    samples = [s for s in mission.get('samples', []) if isinstance(s, dict)]
+    success = bool(mission.get('success')) and not detached and verdict.violations == 0
+    started = [f for f in scenario.faults if f.at_s <= monitor.progress.sim_time_s]
+    return build_summary(
+        scenario=scenario, success=success, reason=reason,
+        end_mode=monitor.progress.mode, sim_time_s=monitor.progress.sim_time_s,
+        wall_time_s=wall_time_s, distance_m=monitor.progress.distance_m,
+        samples=samples, detached=detached, rule_violations=verdict.violations,
+        min_holding_margin=verdict.min_margin_true,
+        gait_time_s=monitor.close_mode_time(),
+        faults_survived=0 if detached else len(started),
+        extra={'graph': 'processes' if options.processes else 'composed',
+               'bag': str(options.bag) if options.bag is not None else None,
+               'rule_violation_time_s': round(verdict.violation_time_s, 6)})
 
 
 def write_markdown(path: Path, summary: dict) -> Path:

@@ -105,6 +105,8 @@ class SimNode(Node):
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self.refused_commands = 0
+        #: The stepping thread's last snapshot (replaced whole, read by others): sim time,
+        #: pause, real-time factor, faults, detachment, true holding force per claw [N].
         self._status = {}
 
         def pub(spec, msg_type, name=None):
@@ -269,7 +271,9 @@ class SimNode(Node):
                     time.sleep(ahead)
             self._status = {'sim_time_s': t, 'paused': paused,
                             'rtf': (t - sim0) / max(1e-9, time.monotonic() - wall0),
-                            'faults': world.active_faults(), 'detached': world.is_detached()}
+                            'faults': world.active_faults(), 'detached': world.is_detached(),
+                            'holding_n': {c: g.holding_force_n if g.gripping else 0.0
+                                          for c, g in world.grip_truth().items()}}
 
     def _apply(self, world, commands: dict) -> None:
         setters = {
