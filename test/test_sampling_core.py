@@ -418,6 +418,34 @@ def test_abort_from_every_phase_retracts_and_keeps_every_grip(phase, how):
     assert run.seq.abort(run.t_s)[0] is False
 
 
+def test_estop_freezes_the_sampler_where_it_is_then_retracts_once_cleared():
+    """DESIGN.md: e-stop stops motion and keeps every grip; the drill is not pulled out."""
+    run = Run('rock')
+    run.to_phase(SamplingPhase.DRILL)
+    run.until(lambda o: o.status.mass_g > 10.0)
+    depth_m = run.plant.pos_m
+    assert depth_m > PARAMS.stow_tolerance_m
+    run.overrides['estop'] = True
+    start = len(run.outs)
+    frozen_s = PARAMS.stow_timeout_s + 5.0  # longer than any timeout: none may fire
+    for _ in range(int(frozen_s / DT_S)):
+        run.step()
+    frozen = run.outs[start:]
+    for o in frozen:
+        assert o.drill_speed_rad_s == 0.0 and o.feed_force_n == 0.0
+        assert o.feed_position_m == pytest.approx(depth_m, abs=1e-9)
+        assert o.gait_request is GaitRequest.HOLD
+        assert o.status.phase is SamplingPhase.ABORTING
+    assert run.plant.pos_m == pytest.approx(depth_m, abs=1e-9)
+    assert not run.results()  # no timeout ended the attempt while frozen
+    del run.overrides['estop']
+    out = run.finish(limit_s=60.0)
+    assert out.status.phase is SamplingPhase.FAILED and 'fault: e-stop' in out.status.reason
+    assert run.plant.pos_m <= PARAMS.stow_tolerance_m
+    assert run.plant.gait_mode == 'hold'
+    assert_interlocks_held(run)
+
+
 # --- retries -------------------------------------------------------------------------------
 
 def test_retries_are_bounded_then_failed_with_a_reason():

@@ -427,7 +427,10 @@ class SamplingInputs:
     ``mass_kg`` [kg] the load cell; ``feed_force_n`` [N] the measured feed force, if known;
     ``lid_closed`` the lid's state, if reported; ``body_xy_m`` [m] and ``body_yaw_rad``
     [rad] the body pose in the frame of the site; ``gait_mode`` the gait capability's
-    current mode; ``fault`` a non-empty description of an active fault (e-stop, ``hold``).
+    current mode; ``fault`` a non-empty description of an active fault (e-stop, ``hold``);
+    ``estop`` the operator's e-stop (DESIGN.md: stop motion, keep every grip): the attempt
+    aborts, but while it lasts the sampler freezes — drill stopped, feed held where it is,
+    no retraction — and the abort's retraction (and its timeout) starts once it clears.
     """
 
     feed_position_m: float
@@ -440,6 +443,7 @@ class SamplingInputs:
     feed_force_n: float | None = None
     lid_closed: bool | None = None
     fault: str = ''
+    estop: bool = False
 
 
 @dataclass(frozen=True)
@@ -532,6 +536,7 @@ class _Clean:
     site: SiteVerdict | None
     lid_closed: bool | None
     fault: str
+    estop: bool = False
 
 
 def _finite(value: Any) -> bool:
@@ -561,6 +566,8 @@ class SamplingSequence:
         self._mass_g = 0.0
         self._last_t_s: float | None = None
         self._hold_latched = False
+        self._last_lid = LidCommand.CLOSED
+        self._frozen_feed_m: float | None = None
         self._reset_run()
         self._phase = SamplingPhase.IDLE
         self._reason = ''
@@ -647,11 +654,31 @@ class SamplingSequence:
         clean = self._clean(t_s, inputs)
         if clean.mass_g is not None:
             self._mass_g = clean.mass_g
-        if clean.fault and self.active and not (
+        fault = clean.fault or ('e-stop' if clean.estop else '')
+        if fault and self.active and not (
                 self._phase is SamplingPhase.ABORTING and self._hold_latched):
-            self._begin_abort(t_s, AbortCause.FAULT, f'fault: {clean.fault}')
+            self._begin_abort(t_s, AbortCause.FAULT, f'fault: {fault}')
+        if clean.estop and self.active:
+            return self._frozen(t_s, clean)
+        self._frozen_feed_m = None
         self._transition(t_s, clean)
         return self._command(t_s, dt, clean)
+
+    def _frozen(self, t_s: float, c: _Clean) -> SamplingOutput:
+        """E-stop: drill stopped, feed held where it is, lid as it was; no timeout runs."""
+        self._phase_t0_s = t_s
+        if self._frozen_feed_m is None:   # held where it is at the onset: no force, no move
+            position = self._feed_cmd_m if c.feed_position_m is None else c.feed_position_m
+            self._frozen_feed_m = max(0.0, min(position, self._feed_cmd_m,
+                                               self.sampler.feed_stroke_m))
+        self._feed_cmd_m = self._frozen_feed_m
+        self._feed_force_n = 0.0
+        events, self._events = tuple(self._events), []
+        results, self._results = tuple(self._results), []
+        return SamplingOutput(feed_position_m=self._feed_cmd_m, feed_force_n=0.0,
+                              drill_speed_rad_s=0.0, lid=self._last_lid,
+                              gait_request=self._gait_request(), status=self.status(),
+                              events=events, attempt_results=results)
 
     # --- internals: bookkeeping ---
 
@@ -794,7 +821,8 @@ class SamplingSequence:
         return _Clean(feed_position_m=pos, mass_g=mass_g, feed_force_n=force, body_xy_m=xy,
                       body_yaw_rad=yaw, holding_sum_n=holding, holding_claws=count,
                       slipping=tuple(slipping), gait_mode=inp.gait_mode, site=inp.site,
-                      lid_closed=inp.lid_closed, fault=inp.fault or '')
+                      lid_closed=inp.lid_closed, fault=inp.fault or '',
+                      estop=bool(inp.estop))
 
     def _anchor_ok(self, c: _Clean) -> bool:
         return (c.gait_mode == GaitRequest.ANCHOR.value
@@ -1011,6 +1039,7 @@ class SamplingSequence:
                 cmd = min(cmd, pos)
         self._feed_force_n = force
         self._feed_cmd_m = max(0.0, min(cmd, stroke))
+        self._last_lid = lid
         gait = self._gait_request()
         events, self._events = tuple(self._events), []
         results, self._results = tuple(self._results), []

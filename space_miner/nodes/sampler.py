@@ -29,8 +29,9 @@ Inputs: ``/sampler/mass`` [kg], ``/joint_states`` (feed position [m] and effort 
 force [N]), ``/claw_controller/state`` (verified holding and slips per claw; a report
 older than :data:`CLAW_STATE_MAX_AGE_S` counts as no claw holding), ``/gait/mode``,
 ``/terrain/summary`` (the site verdict: the terrain's check of this site when it made one,
-see :func:`site_verdict`), ``/odom`` (body pose in odom) and ``/estop`` (a fault: abort,
-keep every grip). A gait in ``hold`` during a sequence is a fault too.
+see :func:`site_verdict`), ``/odom`` (body pose in odom) and ``/estop`` (stop motion, keep
+every grip: the attempt aborts, the drill stops and the feed stays where it is until the
+e-stop clears, then retracts). A gait in ``hold`` during a sequence is a fault too.
 
 Outputs: ``/sampler_feed_controller/commands`` [m], ``/sampler_drill_controller/commands``
 [rad/s], ``/sampler/lid`` (true: open) each step while commanding; ``/sampling/load`` (the
@@ -389,8 +390,8 @@ class SamplerNode(LifecycleNode):
             return
         self._last_step_s = t_s
         seq = self.sequence
-        fault = 'e-stop' if self._estop else ''
-        if not fault and seq.active and self._gait_mode == 'hold':
+        fault = ''
+        if not self._estop and seq.active and self._gait_mode == 'hold':
             fault = 'gait in hold'
         site_xy = seq.status().site_xy_m
         xy, yaw = self._pose if self._pose is not None else ((math.nan, math.nan), math.nan)
@@ -398,7 +399,8 @@ class SamplerNode(LifecycleNode):
             feed_position_m=self._feed_m, mass_kg=self._mass_kg, claws=self._claw_holds(t_s),
             gait_mode=self._gait_mode,
             site=site_verdict(self._terrain, site_xy, self.sampling_params.site_reach_m),
-            body_xy_m=xy, body_yaw_rad=yaw, feed_force_n=self._feed_force_n, fault=fault)
+            body_xy_m=xy, body_yaw_rad=yaw, feed_force_n=self._feed_force_n, fault=fault,
+            estop=self._estop)
         out = seq.step(t_s, inputs)
         self.last_output = out
         for result in out.attempt_results:
