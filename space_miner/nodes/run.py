@@ -20,6 +20,11 @@ def run_node(factory: Callable[[], Node], args: list | None = None) -> None:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RuntimeError:
+        # SIGINT shuts the context down under a take in progress, which rclpy reports
+        # as a RuntimeError; that is a clean stop. Anything else is not.
+        if rclpy.ok():
+            raise
     finally:
         if node is not None:
             node.destroy_node()
