@@ -674,8 +674,10 @@ class ClawController:
             return DIAG_STALE, f'wrist wrench stale ({age:.3f} s old)'
         try:
             fx, fy, fz = sample.wrench_force_xyz_n
-            values = (sample.squeeze_n, sample.joint_position_m, fx, fy, fz)
-            finite = all(math.isfinite(v) for v in values)
+            squeeze, position = sample.squeeze_n, sample.joint_position_m
+            isfinite = math.isfinite
+            finite = (isfinite(squeeze) and isfinite(position) and isfinite(fx)
+                      and isfinite(fy) and isfinite(fz))
         except (TypeError, ValueError):
             finite = False
         if not finite:

@@ -306,6 +306,9 @@ _Z = np.array([0.0, 0.0, 1.0])
 
 
 _EYE_N = np.eye(_N)
+_EYE_CORE = np.eye(_CORE)   # copied, never changed
+_EYE3 = np.eye(3)           # never changed
+_NEG_EYE3 = -np.eye(3)      # never changed
 _DIAG3 = np.arange(3)
 _DIAG = np.arange(_N)
 _PV_ROWS = np.array([0, 1, 2, 6, 7, 8])
@@ -328,7 +331,7 @@ def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _quat_exp(rotvec: np.ndarray) -> np.ndarray:
     """Quaternion of a rotation vector [rad] (transforms3d, with a small-angle guard)."""
-    angle = float(np.linalg.norm(rotvec))
+    angle = math.sqrt(float(rotvec.dot(rotvec)))   # np.linalg.norm's own sum, less overhead
     if angle < 1e-12:
         return np.array([1.0, 0.5 * rotvec[0], 0.5 * rotvec[1], 0.5 * rotvec[2]])
     return quaternions.axangle2quat(rotvec / angle, angle, is_normalized=True)
@@ -354,7 +357,7 @@ def _finite(values: Any, size: int | None = None) -> np.ndarray | None:
         return None
     if size is not None and arr.size != size:
         return None
-    if not np.all(np.isfinite(arr)):
+    if not np.isfinite(arr).all():
         return None
     return arr
 
@@ -425,6 +428,16 @@ class StateEstimator:
         self._q_legs = None          # last finite leg joint angles, LEG_JOINTS order
         self._last_wheel_ok_t = None
         self._q_diag = np.zeros(_N)
+        self._rot_key = None         # quaternion bytes of the cached rotation matrix
+        self._rot = None
+
+    def _rotation(self) -> np.ndarray:
+        """Rotation matrix of ``self.q`` (cached while ``q`` is unchanged; do not modify)."""
+        key = self.q.tobytes()
+        if key != self._rot_key:
+            self._rot_key = key
+            self._rot = quaternions.quat2mat(self.q)
+        return self._rot
 
     # --- reporting -----------------------------------------------------------------------------
     def _report(self, reason: str) -> None:
@@ -515,7 +528,7 @@ class StateEstimator:
         self.q = quaternions.qmult(self.q, _quat_exp(omega * dt))
         self.q /= math.sqrt(float(self.q @ self.q))
         # error state: F on the core rows/columns, identity on the anchors
-        F = np.eye(_CORE)
+        F = _EYE_CORE.copy()
         F[0, 6] = F[1, 7] = F[2, 8] = dt
         angle = math.sqrt(float(omega @ omega)) * dt
         if angle > 1e-12:
@@ -559,7 +572,7 @@ class StateEstimator:
         IKH = _EYE_N - K @ H
         P_new = IKH @ P @ IKH.T + K @ R @ K.T
         P_new = 0.5 * (P_new + P_new.T)
-        if not (np.all(np.isfinite(dx)) and np.all(np.isfinite(P_new))):
+        if not (np.isfinite(dx).all() and np.isfinite(P_new).all()):
             self._report('update skipped: not finite')
             return False
         self.P = P_new
@@ -569,7 +582,7 @@ class StateEstimator:
     def _inject(self, dx: np.ndarray) -> None:
         self.p = self.p + dx[_P]
         self.q = quaternions.qmult(self.q, _quat_exp(dx[_TH]))
-        self.q /= np.linalg.norm(self.q)
+        self.q /= math.sqrt(float(self.q.dot(self.q)))   # = np.linalg.norm(self.q)
         self.v = self.v + dx[_V]
         self.b = self.b + dx[_B]
         if self._imu_ref is not None:
@@ -649,7 +662,7 @@ class StateEstimator:
         norm = float(np.linalg.norm(acc))
         if abs(norm - pr.gravity_m_s2) > pr.level_static_tolerance_m_s2 or norm <= 0.0:
             return
-        up_body = quaternions.quat2mat(self.q).T @ _Z
+        up_body = self._rotation().T @ _Z
         y = acc / norm - up_body
         H = np.zeros((3, _N))
         H[:, _TH] = _skew(up_body)
@@ -731,7 +744,7 @@ class StateEstimator:
         return True
 
     def _update_anchors(self, t: float, legs_q: np.ndarray, wanted: list, bad: list) -> None:
-        rot = quaternions.quat2mat(self.q)
+        rot = self._rotation()
         # 1. anchors no longer trusted are dropped (marginalised)
         for k, claw in enumerate(CLAW_LEGS):
             if claw not in wanted:
@@ -826,7 +839,7 @@ class StateEstimator:
     def _activate(self, k: int, q3: np.ndarray) -> None:
         """Add claw ``k``'s foot point to the state, correlated with the pose (augmentation)."""
         foot, cov = self._foot_measurement(CLAW_LEGS[k], q3)
-        rot = quaternions.quat2mat(self.q)
+        rot = self._rotation()
         self.anchor_odom[k] = self.p + rot @ foot
         G = np.zeros((3, _N))
         G[:, _P] = np.eye(3)
@@ -871,7 +884,7 @@ class StateEstimator:
         except (TypeError, ValueError):
             self._refuse('wheels', f'wheel speeds {wheel_speeds_rad_s!r} are not numbers')
             return False
-        if speeds.size != len(WHEEL_LEGS) or not np.all(np.isfinite(speeds)):
+        if speeds.size != len(WHEEL_LEGS) or not np.isfinite(speeds).all():
             self._refuse('wheels', f'wheel speeds {speeds.tolist()} are not 3 finite numbers')
             return False
         try:
@@ -882,11 +895,11 @@ class StateEstimator:
             return False
         used = [w for w in WHEEL_LEGS if contact is None or bool(contact.get(w, False))]
         if legs_q is None or not all(
-                np.all(np.isfinite(legs_q[self._leg_slices[w]])) for w in used):
+                np.isfinite(legs_q[self._leg_slices[w]]).all() for w in used):
             self._refuse('wheels', 'no finite joint angles for the wheel legs')
             return False
         if legs_qd is not None and not all(
-                np.all(np.isfinite(legs_qd[self._leg_slices[w]])) for w in used):
+                np.isfinite(legs_qd[self._leg_slices[w]]).all() for w in used):
             self._refuse('wheels', 'joint velocities of the wheel legs are not finite')
             return False
         try:
@@ -905,44 +918,61 @@ class StateEstimator:
         # Sequential updates, the most consistent wheel first: the others are then judged
         # against a velocity the good wheels have already pinned, so one stalled wheel of
         # three stands out however loose the prior was.
-        first = [(self._wheel_row(w, legs_q, legs_qd, speeds[i], R)[2], i, w)
+        # (A wheel's geometry does not depend on the state: worked out once. A row of the
+        # first pass stands until an update changes the state.)
+        geometry = {w: self._wheel_geometry(w, legs_q, legs_qd, speeds[i])
+                    for i, w in enumerate(WHEEL_LEGS) if w in used}
+        first = [(self._wheel_row(geometry[w], R), i, w)
                  for i, w in enumerate(WHEEL_LEGS) if w in used]
-        first.sort()
-        if first[0][0] > gate:
+        first.sort(key=lambda row: (row[0][2], row[1], row[2]))
+        if first[0][0][2] > gate:
             self._report(f'every wheel disagrees with the estimated velocity '
-                         f'(NIS {first[0][0]:.1f} and up): update deferred')
+                         f'(NIS {first[0][0][2]:.1f} and up): update deferred')
             return True
-        for _, i, w in first:
-            H, y, nis = self._wheel_row(w, legs_q, legs_qd, speeds[i], R)
+        updated = False
+        for row, i, w in first:
+            H, y, nis = self._wheel_row(geometry[w], R) if updated else row
             if nis > gate:
                 self._gate_fail(w, f'{w} odometry refused: {1000 * abs(float(y[0])):.1f} mm/s '
                                 f'off along its rolling direction, NIS {nis:.1f} > {gate:g} '
                                 '(stall?)')
                 continue
             if self._correct(H, y, R):
+                updated = True
                 self._last_wheel_ok_t = t
         return True
 
-    def _wheel_row(self, w: str, legs_q: np.ndarray, legs_qd: np.ndarray | None,
-                   speed_rad_s: float, R: np.ndarray) -> tuple:
-        """Jacobian, innovation and NIS of one wheel's centre velocity in base_link."""
-        rot = quaternions.quat2mat(self.q)
-        v_body = rot.T @ self.v
-        omega = (self._gyro - self.b) if self._gyro_fresh() else np.zeros(3)
+    def _wheel_geometry(self, w: str, legs_q: np.ndarray, legs_qd: np.ndarray | None,
+                        speed_rad_s: float) -> tuple:
+        """Work out what one wheel's row takes from its leg and speed alone (not the state).
+
+        (centre in base_link [m], base_link -> wheel rotation M, the leg's own centre
+        velocity [m/s] or None, M x skew(centre), the measured velocity [m/s]).
+        """
         q3 = legs_q[self._leg_slices[w]]
         kin = self.legs[w]
         centre = kin.fk(q3)
         heading = kin.mount_yaw_rad + float(q3[0])
         c, s = math.cos(heading), math.sin(heading)
         M = np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
+        leg_vel = None if legs_qd is None else kin.jacobian(q3) @ legs_qd[self._leg_slices[w]]
+        measured = np.array([speed_rad_s * self.wheel_radius_m, 0.0, 0.0])
+        return centre, M, leg_vel, M @ _skew(centre), measured
+
+    def _wheel_row(self, geometry: tuple, R: np.ndarray) -> tuple:
+        """Jacobian, innovation and NIS of one wheel's centre velocity in base_link."""
+        centre, M, leg_vel, m_skew_centre, measured = geometry
+        rot = self._rotation()
+        v_body = rot.T @ self.v
+        omega = (self._gyro - self.b) if self._gyro_fresh() else np.zeros(3)
         vel = v_body + _cross(omega, centre)
-        if legs_qd is not None:
-            vel = vel + kin.jacobian(q3) @ legs_qd[self._leg_slices[w]]
-        y = np.array([speed_rad_s * self.wheel_radius_m, 0.0, 0.0]) - M @ vel
+        if leg_vel is not None:
+            vel = vel + leg_vel
+        y = measured - M @ vel
         H = np.zeros((3, _N))
         H[:, _TH] = M @ _skew(v_body)
         H[:, _V] = M @ rot.T
-        H[:, _B] = M @ _skew(centre)
+        H[:, _B] = m_skew_centre
         return H, y, self._nis(H, y, R)
 
     # --- output --------------------------------------------------------------------------------
@@ -970,11 +1000,11 @@ class StateEstimator:
 
     def estimate(self) -> Estimate:
         """Return the current estimate: pose, twist, their covariances and the health."""
-        rot = quaternions.quat2mat(self.q)
+        rot = self._rotation()
         P = self.P
         # pose: attitude error to odom's axes
         J = np.zeros((6, _N))
-        J[0:3, _P] = np.eye(3)
+        J[0:3, _P] = _EYE3
         J[3:6, _TH] = rot
         pose_cov = J @ P @ J.T
         # twist in base_link: v_b = R^T v, w = gyro - b
@@ -982,14 +1012,14 @@ class StateEstimator:
         Jt = np.zeros((6, _N))
         Jt[0:3, _TH] = _skew(v_body)
         Jt[0:3, _V] = rot.T
-        Jt[3:6, _B] = -np.eye(3)
+        Jt[3:6, _B] = _NEG_EYE3
         twist_cov = Jt @ P @ Jt.T
         if self._gyro_fresh():
             omega = self._gyro - self.b
-            twist_cov[3:6, 3:6] += np.eye(3) * self.params.gyro_noise_std_rad_s ** 2
+            twist_cov[3:6, 3:6] += _EYE3 * self.params.gyro_noise_std_rad_s ** 2
         else:
             omega = np.zeros(3)
-            twist_cov[3:6, 3:6] += np.eye(3) * 1.0
+            twist_cov[3:6, 3:6] += _EYE3 * 1.0
         return Estimate(
             stamp_s=math.nan if self.t_s is None else self.t_s,
             position_m=self.p.copy(),

@@ -14,6 +14,10 @@ the drive, so F relaxes with the time constant tau towards u - f (closing) or u 
 (opening) and sticks anywhere within f of the command. Exact discretisation of the lag,
 so any step ``dt_s`` is stable. A failed claw produces no force whatever the command.
 Pure numpy; deterministic for a given ``numpy.random.Generator`` seed.
+
+Each reading draws its normals from the generator in a fixed order (the effort one, the
+wrench six). An actuator that owns its generator (``exclusive_rng``) draws them in blocks
+ahead of need: the same values in the same order, for a fraction of the calls.
 """
 
 import math
@@ -23,6 +27,9 @@ import numpy as np
 
 from space_miner.core.robot import ClawConfig
 
+#: How many normals an actuator with its own generator draws at a time.
+_BLOCK = 700
+
 
 class ClawActuator:
     """One claw's squeeze actuator and its effort and wrist-wrench sensors.
@@ -31,9 +38,14 @@ class ClawActuator:
     to zero and stays there while it is set.
     """
 
-    def __init__(self, cfg: ClawConfig, rng: np.random.Generator) -> None:
+    def __init__(self, cfg: ClawConfig, rng: np.random.Generator, *,
+                 exclusive_rng: bool = False) -> None:
         self.cfg = cfg
         self.rng = rng
+        # exclusive_rng: nothing else draws from rng, so normals may be drawn in blocks
+        # ahead (standard_normal in one block gives the values one-by-one draws would).
+        self._normals: list | None = [] if exclusive_rng else None
+        self._next_normal = 0
         #: True: the claw can no longer grip (the force is zero whatever the command).
         self.failed: bool = False
         self._force_n = 0.0
@@ -90,10 +102,22 @@ class ClawActuator:
         self._force_n = min(max(force, 0.0), cfg.grip_force_max_n)
         return self._force_n
 
+    def _draw(self, count: int) -> list:
+        """Return the generator's next ``count`` standard normals (Python floats)."""
+        buf = self._normals
+        if buf is None:
+            return self.rng.standard_normal(count).tolist()
+        i = self._next_normal
+        if i + count > len(buf):
+            buf = self._normals = buf[i:] + self.rng.standard_normal(_BLOCK).tolist()
+            i = 0
+        self._next_normal = i + count
+        return buf[i:i + count]
+
     def measured_effort_n(self) -> float:
         """Return the claw joint's measured effort [N]: force + bias + N(0, effort_noise_std_n)."""
-        noise = self.rng.normal(0.0, self.cfg.effort_noise_std_n)
-        return self._force_n + self.cfg.effort_bias_n + float(noise)
+        noise = 0.0 + self.cfg.effort_noise_std_n * self._draw(1)[0]
+        return self._force_n + self.cfg.effort_bias_n + noise
 
     def measured_wrench(self, true_force_xyz: Sequence[float],
                         true_torque_xyz: Sequence[float]) -> tuple:
@@ -104,11 +128,17 @@ class ClawActuator:
         configured bias and perturbed by independent Gaussian noise. Always draws six
         normals, so the random stream does not depend on the values.
         """
+        force = np.asarray(true_force_xyz, dtype=float).reshape(3).tolist()
+        torque = np.asarray(true_torque_xyz, dtype=float).reshape(3).tolist()
+        return self.corrupt_wrench(force, torque)
+
+    def corrupt_wrench(self, force_xyz: list, torque_xyz: list) -> tuple:
+        """Do :meth:`measured_wrench` on lists of 3 floats [N, N m] (no checks: the fast path)."""
         cfg = self.cfg
-        force = np.asarray(true_force_xyz, dtype=float).reshape(3)
-        torque = np.asarray(true_torque_xyz, dtype=float).reshape(3)
-        noise = self.rng.normal(0.0, 1.0, 6)
-        force_out = force + cfg.wrench_force_bias_n + cfg.wrench_force_noise_std_n * noise[:3]
-        torque_out = (torque + cfg.wrench_torque_bias_nm
-                      + cfg.wrench_torque_noise_std_nm * noise[3:])
-        return force_out, torque_out
+        n = self._draw(6)
+        fb, fs = cfg.wrench_force_bias_n, cfg.wrench_force_noise_std_n
+        tb, ts = cfg.wrench_torque_bias_nm, cfg.wrench_torque_noise_std_nm
+        return (np.array([force_xyz[0] + fb + fs * n[0], force_xyz[1] + fb + fs * n[1],
+                          force_xyz[2] + fb + fs * n[2]]),
+                np.array([torque_xyz[0] + tb + ts * n[3], torque_xyz[1] + tb + ts * n[4],
+                          torque_xyz[2] + tb + ts * n[5]]))

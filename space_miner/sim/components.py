@@ -46,7 +46,7 @@ CLAW_RATE_HZ = 500.0
 ESTIMATOR_RATE_HZ = 200.0
 GAIT_RATE_HZ = 50.0
 
-_WHEEL_INDEX = [itf.ALL_JOINTS.index(f'{w}_wheel_joint') for w in WHEEL_LEGS]
+_WHEEL_INDEX = np.array([itf.ALL_JOINTS.index(f'{w}_wheel_joint') for w in WHEEL_LEGS])
 
 
 class _WrenchTracker:
@@ -84,6 +84,10 @@ class ClawComponent:
         self.wrenches = _WrenchTracker()
         self.extra_requests: list = []
         self.slips: list = []
+        # The gait's claw requests (an immutable tuple, replaced at the gait's rate) and
+        # their claw-core translation, made once per tuple.
+        self._gait_requests: tuple | None = None
+        self._core_requests: list = []
 
     def step(self, t_s: float, bus: object) -> None:
         """Read the claw joints and wrist wrenches, run the controller, command the claws."""
@@ -92,9 +96,11 @@ class ClawComponent:
         samples = {c: adapters.claw_sensor_sample(
             c, s.time_s, s.position, s.effort, self.wrenches.stamp[c],
             self.wrenches.force[c], self.wrenches.torque[c]) for c in CLAW_LEGS}
-        requests = [adapters.claw_core_request(r)
-                    for r in bus.values.get('gait_claw_requests', ())]
-        requests += list(self.extra_requests)
+        gait_requests = bus.values.get('gait_claw_requests', ())
+        if gait_requests is not self._gait_requests:
+            self._gait_requests = gait_requests
+            self._core_requests = [adapters.claw_core_request(r) for r in gait_requests]
+        requests = self._core_requests + list(self.extra_requests)
         out = self.controller.step(t_s, samples, requests)
         self.slips.extend(out.slip_events)
         bus.values['claw_output'] = out

@@ -20,6 +20,7 @@ from typing import Callable, Protocol, Sequence
 import numpy as np
 
 from space_miner import interfaces as itf
+from space_miner.interfaces import CLAW_LEGS
 from space_miner.core.scenario import load_scenario, Scenario
 from space_miner.sim.judge import ClawTruth, NeverDetachJudge
 from space_miner.sim.summary import build_summary
@@ -102,17 +103,22 @@ class Harness:
         self.judge = NeverDetachJudge(scenario.body_config.requires_grip)
         self.trace: list = []  # (t, x, y, z) of base_link, true, at TRACE_RATE_HZ
 
-    def _apply_commands(self) -> None:
-        world, commands = self.world, self.bus.commands
-        if not commands:
-            return
-        setters = {
+    def _command_setters(self) -> dict:
+        """Map each command topic to the world's setter for it."""
+        world = self.world
+        return {
             itf.LEG_COMMANDS.name: world.command_legs,
             itf.WHEEL_COMMANDS.name: world.command_wheels,
             itf.CLAW_COMMANDS.name: world.command_claws,
             itf.SAMPLER_FEED_COMMANDS.name: world.command_feed,
             itf.SAMPLER_DRILL_COMMANDS.name: world.command_drill,
         }
+
+    def _apply_commands(self, setters: dict | None = None) -> None:
+        commands = self.bus.commands
+        if not commands:
+            return
+        setters = setters or self._command_setters()
         for topic_name, values in commands.items():
             setters[topic_name](values)  # a refused command raises: a harness bug
         commands.clear()
@@ -131,6 +137,10 @@ class Harness:
         next_trace = 0.0
         next_progress = 0.0
         gait_time: dict = {}
+        setters = self._command_setters()
+        # The judge's view of each claw, rebuilt only when the world's truth changes.
+        truths: dict = {}
+        claw_truth: dict = {}
         wall0 = time.perf_counter()
         end_reason = ''
         detached = False
@@ -151,7 +161,7 @@ class Harness:
                 for comp in due:
                     comp.step(t, bus)
                     next_due[comp.name] += comp.period_s
-            self._apply_commands()
+            self._apply_commands(setters)
             if progress is not None and t + 1e-9 >= next_progress:
                 progress(t, bus)
                 next_progress += progress_period_s
@@ -163,10 +173,12 @@ class Harness:
                 break
             world.step(1)
             gait_time[bus.mode] = gait_time.get(bus.mode, 0.0) + dt
-            grips = world.grip_truth()
-            judge.step(world.time_s, dt,
-                       {c: ClawTruth(g.gripping, g.holding_force_n) for c, g in grips.items()},
-                       world.external_load_n(), bus.verified_holding_n)
+            for claw, held in zip(CLAW_LEGS, world.holding_truth()):
+                if claw_truth.get(claw) != held:
+                    claw_truth[claw] = held
+                    truths[claw] = ClawTruth(*held)
+            judge.step(world.time_s, dt, truths, world.external_load_n(),
+                       bus.verified_holding_n)
             detached, why = world.is_detached()
             if detached:
                 end_reason = f'detached: {why}'
