@@ -174,19 +174,26 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                 if t_s is not None:
                     progress.update(tasks[i], completed=t_s)
     table = Table(title='space-miner eval')
-    for column in ('scenario', 'success', 'expected', 'end mode', 'sim s', 'distance m',
-                   'sample g', 'violations', 'detached', 'reason'):
+    for column in ('scenario', 'success', 'as expected', 'end mode', 'sim s', 'distance m',
+                   'sample g', 'target g', 'violations', 'detached', 'est. error m', 'reason'):
         table.add_column(column)
-    for s in summaries:
+    for s, sc in zip(summaries, scenarios):
+        error = s.get('final_estimation_error_m')
         table.add_row(str(s.get('scenario')), str(s.get('success')),
                       str(s.get('expected_outcome_met')), str(s.get('end_mode')),
                       f"{s.get('sim_time_s', 0):.1f}", f"{s.get('distance_m', 0):.2f}",
-                      f"{s.get('total_sample_g', 0):.1f}", str(s.get('rule_violations')),
-                      str(s.get('detached')), str(s.get('reason')))
+                      f"{s.get('total_sample_g', 0):.1f}", f'{sc.mission.sample_target_g:g}',
+                      str(s.get('rule_violations')), str(s.get('detached')),
+                      '-' if error is None else f'{error:.3f}', str(s.get('reason')))
     console.print(table)
     if args.json:
         write_json(args.json, summaries)
         console.print(f'summaries written to {args.json}')
+    missed = [s.get('scenario') for s in summaries if not s.get('expected_outcome_met')]
+    if missed:
+        console.print(f'[red]{len(missed)} of {len(summaries)} scenario(s) did not end as '
+                      f'expected:[/red] {", ".join(map(str, missed))}')
+        return 1
     return 0
 
 

@@ -27,8 +27,8 @@ from space_miner import interfaces as itf  # noqa: E402
 from space_miner.core.kinematics import RobotKinematics  # noqa: E402
 from space_miner.core.robot import load_robot_config  # noqa: E402
 from space_miner.nodes import conversions as cv  # noqa: E402
-from space_miner.nodes.gait_controller import (GaitControllerNode, PARAMS,  # noqa: E402
-                                               terrain_for_gait)
+from space_miner.core.adapters import terrain_for_gait  # noqa: E402
+from space_miner.nodes.gait_controller import GaitControllerNode, PARAMS  # noqa: E402
 from space_miner.paths import config_path  # noqa: E402
 from ros_graph import spin_until as _spin_until  # noqa: E402
 

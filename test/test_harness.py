@@ -110,24 +110,29 @@ def test_eval_refuses_a_bad_scenario_naming_the_key(tmp_path):
     assert 'body' in result.stdout and 'vesta' in result.stdout
 
 
-def test_eval_runs_scenarios_in_parallel_and_writes_summaries(tmp_path):
+def test_eval_runs_scenarios_in_parallel_writes_summaries_and_fails_on_a_missed_expectation(
+        tmp_path):
+    # No waypoint, no site: the autopilot's mission is complete at once. s1 expects
+    # otherwise, so eval must say so and exit non-zero.
     files = []
-    for i, body in enumerate(('bennu', 'moon')):
+    for i, (body, success) in enumerate((('moon', 'true'), ('psyche', 'false'))):
         path = tmp_path / f's{i}.yaml'
         path.write_text(
             f'name: s{i}\nbody: {body}\nseed: {i}\n'
             'terrain: {size_m: [8, 8], resolution_m: 0.05}\n'
             'mission: {start: [0, 0, 0], time_limit_s: 2}\n'
-            'expect: {success: false, detached: false, end_mode: hold}\n')
+            f'expect: {{success: {success}, detached: false, end_mode: null}}\n')
         files.append(str(path))
     out = tmp_path / 'eval.json'
     result = subprocess.run([sys.executable, '-m', 'space_miner.cli', 'eval', *files,
                              '--json', str(out), '--jobs', '2'],
                             capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert '1 of 2 scenario(s) did not end as expected' in result.stdout
     summaries = json.loads(out.read_text())
     assert [s['scenario'] for s in summaries] == ['s0', 's1']
-    assert all(s['expected_outcome_met'] for s in summaries)
+    assert [s['expected_outcome_met'] for s in summaries] == [True, False]
+    assert all(s['success'] and s['rule_violations'] == 0 for s in summaries)
 
 
 def test_the_rule_weighs_holding_against_the_true_external_load():

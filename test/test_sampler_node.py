@@ -34,7 +34,8 @@ from space_miner.core.terrain_types import (encode_summary, MapStatus, SiteCheck
                                             SiteReason, TerrainClass, TerrainReport,
                                             TerrainSummary, TraverseMode)
 from space_miner.nodes import conversions as cv  # noqa: E402
-from space_miner.nodes.sampler import PARAMS, SamplerNode, site_verdict  # noqa: E402
+from space_miner.core.adapters import site_verdict  # noqa: E402
+from space_miner.nodes.sampler import PARAMS, SamplerNode  # noqa: E402
 from ros_graph import spin_until as _spin_until  # noqa: E402
 
 FEED = itf.ALL_JOINTS.index('sampler_feed_joint')

@@ -17,7 +17,8 @@ gait parameters carry no period of their own). Inputs: ``/odom``,
 :func:`~space_miner.core.claw_codec.claw_statuses`), the wrist wrenches
 ``/<c>_ft_broadcaster/wrench`` (turned from ``<c>_ft_link`` into base_link by
 :func:`~space_miner.core.adapters.wrist_force_in_base`, the harness's function),
-``/terrain/summary`` (JSON of core/terrain_types.py, see :func:`terrain_for_gait`),
+``/terrain/summary`` (JSON of core/terrain_types.py, see
+:func:`space_miner.core.adapters.terrain_for_gait`),
 ``/cmd_vel``, ``/goal_pose`` (in ``odom`` or ``map``, the identity here), ``/gait/request``,
 ``/estop``, ``/mission/goal`` (the autopilot's goal: a zero quaternion means any heading, a
 non-finite position clears it) and ``/sampling/load`` (the sampler's reaction [N]).
@@ -60,11 +61,11 @@ from space_miner.core.gait import GaitController
 from space_miner.core.gait_params import GaitParams, PARAM_RANGES, parse_gait_params
 from space_miner.core.gait_types import (BodyInfo, BodyTwist, encode_claw_requests, GaitInputs,
                                          GaitOutput, Mode, OdomState, OperatorInput, Pose2D,
-                                         TerrainClass, TerrainSummary)
+                                         TerrainSummary)
 from space_miner.core.gait_library import yaw_of
 from space_miner.core.robot import load_robot_config
 from space_miner.core.scenario import load_scenario
-from space_miner.core.terrain_types import decode_summary, TerrainReport
+from space_miner.core.terrain_types import decode_summary
 from space_miner.nodes import conversions as cv
 from space_miner.nodes.params import declare_parameters, load_defaults, ParamSpec
 from space_miner.nodes.run import run_node
@@ -125,31 +126,6 @@ def defaults_with_extras(config_file: str, node_name: str, specs: tuple,
 SCENARIO_SPEC = ParamSpec('scenario', str,
                           "scenario file whose body the robot is on ('' = the shipped default)")
 PARAMS = specs_from_ranges(dict(PARAM_RANGES), GaitParams, (SCENARIO_SPEC,))
-
-
-def terrain_for_gait(report: TerrainReport, stamp_s: float) -> TerrainSummary:
-    """Adapt a decoded ``/terrain/summary`` to the gait selector's TerrainSummary.
-
-    Classes under and ahead by name; the slope ahead in degrees (NaN: unknown, which the
-    selector treats as too steep); every claw leg's grasp candidates as odom points;
-    stamped ``stamp_s`` [s]. A summary without data gives unknown classes.
-    """
-    s = report.summary
-    known = s.status.value == 'ok'
-
-    def cls(value) -> TerrainClass:
-        try:
-            return TerrainClass(value.name.lower()) if known else TerrainClass.UNKNOWN
-        except ValueError:
-            return TerrainClass.UNKNOWN
-
-    slope = math.degrees(s.max_slope_ahead_rad) if math.isfinite(s.max_slope_ahead_rad) \
-        else math.nan
-    candidates = tuple(tuple(float(v) for v in c.position_m)
-                       for leg in itf.CLAW_LEGS for c in report.grasp_candidates.get(leg, ())
-                       if all(math.isfinite(v) for v in c.position_m))
-    return TerrainSummary(cls(s.class_under), cls(s.class_ahead), slope, candidates,
-                          float(stamp_s))
 
 
 def pose2d_from_msg(msg: PoseStamped) -> Pose2D:
@@ -259,7 +235,8 @@ class GaitControllerNode(Node):
 
     def _on_terrain(self, msg: String) -> None:
         try:
-            self._terrain = terrain_for_gait(decode_summary(msg.data), self.now_s())
+            report = decode_summary(msg.data)
+            self._terrain = adapters.terrain_for_gait(report, self.now_s())
         except ValueError as err:
             self._bad(f'terrain summary refused: {err}')
 
@@ -351,10 +328,8 @@ class GaitControllerNode(Node):
                 'walking_stance': list(self.walking_stance(out))}
 
     def walking_stance(self, out: GaitOutput) -> tuple:
-        """Legs in their stance phase while walking (the harness's ``walking_stance``)."""
-        if out.mode is not Mode.WALK or out.stage.value != 'none':
-            return ()
-        return tuple(leg for leg in itf.LEG_ORDER if not self.controller.walk.in_swing(leg))
+        """Return the legs standing still on the ground (:func:`adapters.walking_stance`)."""
+        return adapters.walking_stance(self.controller, out)
 
     def _publish_state(self, t_s: float, out: GaitOutput) -> None:
         if out.mode is not self._last_mode:
@@ -457,4 +432,4 @@ if __name__ == '__main__':
 
 __all__ = ['CONTROL_PERIOD_S', 'GaitControllerNode', 'NODE_NAME', 'PARAMS',
            'defaults_with_extras', 'main', 'pose2d_from_msg', 'specs_from_ranges',
-           'terrain_for_gait', 'unit_of']
+           'unit_of']

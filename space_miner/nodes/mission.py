@@ -29,19 +29,18 @@ and ``/sampling/abort`` are called as a client, asynchronously (a callback never
 the answer is logged, and the autopilot asks again when the sequence does not start.
 """
 
-from dataclasses import replace
 import json
 import math
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import OccupancyGrid, Odometry
-import numpy as np
 from rclpy.node import Node
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from space_miner import interfaces as itf
+from space_miner.core import adapters
 from space_miner.core.gait_library import yaw_of
 from space_miner.core.gait_params import load_gait_params
 from space_miner.core.gait_types import Pose2D
@@ -86,11 +85,7 @@ def route_map_from_grid(msg: OccupancyGrid, modes: tuple, stamp_s: float) -> Rou
                          'cells: must be square and complete')
     geometry = GridGeometry((float(info.origin.position.x), float(info.origin.position.y)),
                             float(info.resolution), int(info.width))
-    data = np.asarray(msg.data, dtype=float)
-    first = modes[0] if modes else 'crawl'
-    base = RouteMap.from_occupancy(geometry, data, first, stamp_s)
-    layer = base.traversability[first]
-    return replace(base, traversability={m: layer for m in (modes or (first,))})
+    return adapters.route_map_from_occupancy(geometry, msg.data, modes, stamp_s)
 
 
 def pose_msg(goal: Pose2D | None, stamp) -> PoseStamped:

@@ -29,9 +29,10 @@ Inputs: ``/sampler/mass`` [kg], ``/joint_states`` (feed position [m] and effort 
 force [N]), ``/claw_controller/state`` (verified holding and slips per claw; a report
 older than :data:`CLAW_STATE_MAX_AGE_S` counts as no claw holding), ``/gait/mode``,
 ``/terrain/summary`` (the site verdict: the terrain's check of this site when it made one,
-see :func:`site_verdict`), ``/odom`` (body pose in odom) and ``/estop`` (stop motion, keep
-every grip: the attempt aborts, the drill stops and the feed stays where it is until the
-e-stop clears, then retracts). A gait in ``hold`` during a sequence is a fault too.
+see :func:`space_miner.core.adapters.site_verdict`), ``/odom`` (body pose in odom) and
+``/estop`` (stop motion, keep every grip: the attempt aborts, the drill stops and the feed
+stays where it is until the e-stop clears, then retracts). A gait in ``hold`` during a
+sequence is a fault too.
 
 Outputs: ``/sampler_feed_controller/commands`` [m], ``/sampler_drill_controller/commands``
 [rad/s], ``/sampler/lid`` (true: open) each step while commanding; ``/sampling/load`` (the
@@ -61,15 +62,14 @@ from std_msgs.msg import Bool, Float64, Float64MultiArray, String
 from std_srvs.srv import Trigger
 
 from space_miner import interfaces as itf
-from space_miner.core import claw_codec
-from space_miner.core.claw import ClawMode
+from space_miner.core import adapters, claw_codec
 from space_miner.core.gait_library import yaw_of
 from space_miner.core.robot import ConfigError, load_robot_config
 from space_miner.core.sample_log import SampleLog
-from space_miner.core.sampling import (ClawHold, LidCommand, load_drill_rates, PARAM_RANGES,
+from space_miner.core.sampling import (LidCommand, load_drill_rates, PARAM_RANGES,
                                        parse_sampling_params, SamplingInputs, SamplingOutput,
                                        SamplingParams, SamplingPhase, SamplingSequence,
-                                       SiteVerdict, TERMINAL_PHASES)
+                                       TERMINAL_PHASES)
 from space_miner.core.terrain_types import decode_summary, TerrainReport
 from space_miner.nodes import conversions as cv
 from space_miner.nodes.gait_controller import defaults_with_extras, specs_from_ranges
@@ -93,31 +93,6 @@ _FEED = itf.ALL_JOINTS.index(itf.SAMPLER_FEED_JOINTS[0])
 LOG_SPEC = ParamSpec('sample_log_path', str,
                      'sample log file (JSON lines; relative: under the working directory)')
 PARAMS = specs_from_ranges(dict(PARAM_RANGES), SamplingParams, (LOG_SPEC,))
-
-
-def site_verdict(report: TerrainReport | None, site_xy_m: tuple | None,
-                 tolerance_m: float) -> SiteVerdict | None:
-    """Return the sampling sequence's SiteVerdict from a decoded ``/terrain/summary``.
-
-    The terrain's own check of a site (``report.site``) counts when it is within
-    ``tolerance_m`` [m] of ``site_xy_m``; otherwise, with a fresh map, the class under
-    the robot stands for the site's (the sampler's axis is under the body, and the
-    sequence itself refuses a site out of the sampler's reach); None without a verdict.
-    """
-    if report is None or site_xy_m is None:
-        return None
-    site = report.site
-    if site is not None and all(math.isfinite(v) for v in site.xy_m) and math.hypot(
-            site.xy_m[0] - site_xy_m[0], site.xy_m[1] - site_xy_m[1]) <= tolerance_m:
-        return SiteVerdict(bool(site.ok), site.terrain_class.name.lower(),
-                           f'{site.reason.value}{": " if site.detail else ""}{site.detail}')
-    summary = report.summary
-    if summary.status.value != 'ok':
-        return None
-    kind = summary.class_under.name.lower()
-    known = kind != 'unknown'
-    return SiteVerdict(known, kind, 'class under the robot' if known
-                       else 'terrain under the robot unknown')
 
 
 class SamplerNode(LifecycleNode):
@@ -369,14 +344,8 @@ class SamplerNode(LifecycleNode):
         report = self._claw_report
         if report is None or not 0.0 <= t_s - self._claw_stamp_s <= CLAW_STATE_MAX_AGE_S:
             return ()
-        statuses = claw_codec.claw_statuses(report)
-        holds = []
-        for state in report.states:
-            holding = state.verified_holding_n
-            holds.append(ClawHold(state.claw, statuses[state.claw].holds_verified,
-                                  holding if math.isfinite(holding) else 0.0,
-                                  state.mode is ClawMode.SLIPPING))
-        return tuple(holds)
+        return adapters.sampling_claw_holds(report.states,
+                                            claw_codec.claw_statuses(report))
 
     def _on_joint_states(self, msg: JointState) -> None:
         t_s = self.now_s()
@@ -398,7 +367,8 @@ class SamplerNode(LifecycleNode):
         inputs = SamplingInputs(
             feed_position_m=self._feed_m, mass_kg=self._mass_kg, claws=self._claw_holds(t_s),
             gait_mode=self._gait_mode,
-            site=site_verdict(self._terrain, site_xy, self.sampling_params.site_reach_m),
+            site=adapters.site_verdict(self._terrain, site_xy,
+                                       self.sampling_params.site_reach_m),
             body_xy_m=xy, body_yaw_rad=yaw, feed_force_n=self._feed_force_n, fault=fault,
             estop=self._estop)
         out = seq.step(t_s, inputs)

@@ -42,6 +42,7 @@ from std_msgs.msg import ColorRGBA, String
 from visualization_msgs.msg import Marker, MarkerArray
 
 from space_miner import interfaces as itf
+from space_miner.core import adapters
 from space_miner.core.kinematics import pose_matrix
 from space_miner.core.robot import load_robot_config
 from space_miner.core.terrain import occupancy_data, TerrainPerception
@@ -330,10 +331,8 @@ class TerrainPerceptionNode(Node):
             self._pub_markers.publish(self._markers(stamp, layers))
         if fused and self._due('global', itf.TERRAIN_GLOBAL, stamp_s):
             gmap = self.perception.global_map
-            best = np.fmax.reduce([gmap.traversability[m] for m in TraverseMode])
-            best[~gmap.seen] = np.nan
             self._pub_global.publish(occupancy_grid_msg(stamp, frame, gmap.geometry,
-                                                        occupancy_data(best)))
+                                                        adapters.global_occupancy(gmap)))
         if self._due('summary', itf.TERRAIN_SUMMARY, stamp_s):
             self._publish_summary(stamp_s, base)
 

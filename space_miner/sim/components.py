@@ -180,12 +180,16 @@ class StaticTerrainComponent:
 class GaitComponent:
     """The gait controller (:class:`GaitController`) at :data:`GAIT_RATE_HZ`, with an autopilot.
 
-    The autopilot hands the gait the mission's waypoints one by one (as its goal in odom)
-    and reports the mission done when the last is reached by the estimate (and there are no
-    sample sites, which the sampling capability handles). ``gait_request`` is what
-    ``/gait/request`` would carry; ``cmd_vel`` (a ``BodyTwist``) an operator's teleop
-    command, repeated each step. Writes the leg and wheel commands, the claw requests for
-    the claw component, ``bus.mode`` and ``bus.verified_holding_n``.
+    Without a mission component (locomotion tests), its own waypoint follower hands the
+    gait the mission's waypoints one by one (as its goal in odom) and reports the mission
+    done when the last is reached by the estimate (and there are no sample sites). With
+    one (:mod:`space_miner.sim.mission_components`), the goal is the autopilot's
+    (``bus.values['autopilot_goal']``) and the sampler's and mission's gait requests
+    (``bus.values['gait_request']``) arrive as ``/gait/request`` would. ``gait_request``
+    is what ``/gait/request`` carries before any such request; ``cmd_vel`` (a
+    ``BodyTwist``) an operator's teleop command, repeated each step. Writes the leg and
+    wheel commands, the claw requests for the claw component, ``bus.mode`` and
+    ``bus.verified_holding_n``.
     """
 
     name = 'gait_controller'
@@ -232,10 +236,14 @@ class GaitComponent:
         estimate = bus.values.get('estimate')
         odom = adapters.odom_state(estimate) if estimate is not None else None
         had_goals = bool(self.waypoints)
-        goal = self._goal(t_s, odom)
+        if 'autopilot_goal' in bus.values:   # the mission component's (/mission/goal)
+            goal = bus.values['autopilot_goal']
+        else:
+            goal = self._goal(t_s, odom)
+        request, request_s = bus.values.get('gait_request', (self.gait_request, 0.0))
         operator = OperatorInput(
             cmd_vel=self.cmd_vel, cmd_vel_stamp_s=t_s if self.cmd_vel is not None else -math.inf,
-            gait_request=self.gait_request, gait_request_stamp_s=0.0)
+            gait_request=request, gait_request_stamp_s=request_s)
         inputs = GaitInputs(
             joint_positions_rad=q18, joint_stamp_s=float(s.time_s), claws=claws,
             wrist_forces_n=forces, wrench_stamps_s=dict(self.wrenches.stamp), odom=odom,
@@ -250,10 +258,7 @@ class GaitComponent:
             np.asarray(out.wheel_speeds_rad_s), -self.robot.wheel.velocity_max_rad_s,
             self.robot.wheel.velocity_max_rad_s)
         bus.mode = out.mode.value
-        ctl = self.controller
-        walking = out.mode.value == 'walk' and out.stage.value == 'none'
-        bus.values['walking_stance'] = tuple(
-            leg for leg in itf.LEG_ORDER if walking and not ctl.walk.in_swing(leg))
+        bus.values['walking_stance'] = adapters.walking_stance(self.controller, out)
         bus.verified_holding_n = {c: st.verified_holding_n if st.holds_verified else 0.0
                                   for c, st in claws.items()}
         if had_goals and not self.waypoints and self.finish_when_done:
@@ -269,6 +274,21 @@ def _within_limits(robot: RobotConfig, q18: Sequence[float]) -> np.ndarray:
         lim = robot.joints[itf.SEGMENTS[i % 3]]
         q[i] = min(max(q[i], lim.lower_rad), lim.upper_rad)
     return q
+
+
+def full_stack_components(scenario: Scenario, world: object) -> list:
+    """Return the whole stack: terrain perception, claw, estimator, mission, sampler, gait.
+
+    What ``space-miner eval`` runs: the mission autopilot (not the gait's own waypoint
+    follower) plans on the terrain's global map, the sampler samples each site.
+    """
+    from space_miner.sim.mission_components import mission_components
+    robot = world.robot
+    terrain, mission, sampler = mission_components(scenario, robot)
+    claw, estimator, gait = stack_components(scenario, world, gait_request='auto')
+    gait.waypoints = []            # the autopilot's goals, not the gait's own follower
+    gait.finish_when_done = False
+    return [terrain, claw, estimator, mission, sampler, gait]
 
 
 def stack_components(scenario: Scenario, world: object, *, gait_request: str | None = None,
@@ -298,4 +318,5 @@ def stack_components(scenario: Scenario, world: object, *, gait_request: str | N
 
 
 __all__ = ['ClawComponent', 'EstimatorComponent', 'GaitComponent', 'StaticTerrainComponent',
-           'stack_components', 'CLAW_RATE_HZ', 'ESTIMATOR_RATE_HZ', 'GAIT_RATE_HZ']
+           'full_stack_components', 'stack_components', 'CLAW_RATE_HZ', 'ESTIMATOR_RATE_HZ',
+           'GAIT_RATE_HZ']

@@ -112,6 +112,7 @@ class Harness:
             itf.CLAW_COMMANDS.name: world.command_claws,
             itf.SAMPLER_FEED_COMMANDS.name: world.command_feed,
             itf.SAMPLER_DRILL_COMMANDS.name: world.command_drill,
+            itf.SAMPLER_LID.name: lambda open_: world.set_lid(bool(open_)),
         }
 
     def _apply_commands(self, setters: dict | None = None) -> None:
@@ -218,16 +219,15 @@ class Harness:
 
 
 def default_components(scenario: Scenario, world: object) -> list:
-    """Return the stack's components for the harness, as far as they are built.
+    """Return the whole stack's components for the harness.
 
-    Used when a :class:`Harness` is made without an explicit component list: the claw
-    controller, the state estimator and the gait controller with its waypoint autopilot
-    (:func:`space_miner.sim.components.stack_components`). Terrain perception and sampling
-    join this list as their capabilities land; until then the gait sees no terrain summary
-    (unknown terrain: it never rolls) and a mission with sample sites does not finish.
+    Used when a :class:`Harness` is made without an explicit component list (``space-miner
+    eval``): terrain perception, the claw controller, the state estimator, the mission
+    autopilot, the sampler and the gait controller
+    (:func:`space_miner.sim.components.full_stack_components`).
     """
-    from space_miner.sim.components import stack_components
-    return stack_components(scenario, world)
+    from space_miner.sim.components import full_stack_components
+    return full_stack_components(scenario, world)
 
 
 def run_scenario(path: str, *, seed: int | None = None, time_limit_s: float | None = None,
