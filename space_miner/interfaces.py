@@ -242,8 +242,9 @@ SAMPLING_LOAD = TopicSpec(
     '/sampling/load', 'std_msgs/msg/Float64', STATE_QOS, 20.0, 'sampler', ('gait_controller',),
     'stack', 'commanded external load of the sampler (reaction = feed force) [N]')
 SAMPLING_STATUS = TopicSpec(
-    '/sampling/status', 'std_msgs/msg/String', LATCHED_QOS, 0.0, 'sampler', ('mission',),
-    'stack', 'sampling phase, attempt, mass, reason (JSON), on change')
+    '/sampling/status', 'std_msgs/msg/String', LATCHED_QOS, 0.0, 'sampler',
+    ('mission', 'terrain_perception'), 'stack',
+    'sampling phase, attempt, mass, reason, site (JSON), on change')
 SAMPLER_LID = TopicSpec(
     '/sampler/lid', 'std_msgs/msg/Bool', COMMAND_QOS, 0.0, 'sampler', ('hardware',),
     'hardware', 'true: open the sample container lid (a small adapter on hardware)')

@@ -9,6 +9,7 @@ drill command, that an abort retracts the sampler, that every attempt reaches th
 log (reloaded on restart), and that a clicked point in a foreign frame is refused.
 """
 
+import dataclasses
 import json
 import math
 import time
@@ -292,6 +293,12 @@ def test_site_verdict_uses_the_terrain_check_near_the_site():
     assert far.sampleable and far.kind == 'rock'      # the class under the robot
     assert site_verdict(None, SITE, 0.15) is None
     assert site_verdict(_report(), None, 0.15) is None
+    # Ground under the robot not seen yet and no check of this site: no verdict (the
+    # sequence waits for the terrain's check) rather than a refusal.
+    unseen = dataclasses.replace(_report(site_ok=False).summary,
+                                 class_under=TerrainClass.UNKNOWN)
+    assert site_verdict(TerrainReport(unseen), SITE, 0.15) is None
+    assert site_verdict(TerrainReport(unseen, site=_report().site), SITE, 0.15).sampleable
 
 
 def test_params_come_from_the_core_ranges():

@@ -176,7 +176,9 @@ def site_verdict(report: TerrainReport | None, site_xy_m: tuple | None,
     The terrain's own check of a site (``report.site``) counts when it is within
     ``tolerance_m`` [m] of ``site_xy_m``; otherwise, with a fresh map, the class under
     the robot stands for the site's (the sampler's axis is under the body, and the
-    sequence itself refuses a site out of the sampler's reach); None without a verdict.
+    sequence itself refuses a site out of the sampler's reach); None without a verdict
+    (no map, or the ground under the robot not seen yet: the sequence waits for the
+    terrain's check of the site, which it makes for the site the sampler works on).
     """
     if report is None or site_xy_m is None:
         return None
@@ -186,12 +188,10 @@ def site_verdict(report: TerrainReport | None, site_xy_m: tuple | None,
         return SiteVerdict(bool(site.ok), site.terrain_class.name.lower(),
                            f'{site.reason.value}{": " if site.detail else ""}{site.detail}')
     summary = report.summary
-    if summary.status.value != 'ok':
-        return None
     kind = summary.class_under.name.lower()
-    known = kind != 'unknown'
-    return SiteVerdict(known, kind, 'class under the robot' if known
-                       else 'terrain under the robot unknown')
+    if summary.status.value != 'ok' or kind == 'unknown':
+        return None   # no verdict yet: the sequence waits for the terrain's site check
+    return SiteVerdict(True, kind, 'class under the robot')
 
 
 def global_occupancy(global_map: object) -> np.ndarray:

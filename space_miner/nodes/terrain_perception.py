@@ -9,7 +9,8 @@ In: ``/camera/depth/image_raw`` (32FC1 metres or 16UC1 millimetres) and
 ``/camera/depth/camera_info`` (sensor QoS), ``/odom`` (base_link in odom: a short history is
 kept and the pose nearest the image stamp is used, within :data:`MAX_POSE_GAP_S`),
 ``/joint_states`` (leg angles for the self-filter), ``/clicked_point`` (a sampling site to
-check, in odom or map; map -> odom is the identity the state estimator broadcasts).
+check, in odom or map; map -> odom is the identity the state estimator broadcasts) and
+``/sampling/status`` (while a sequence runs, its site is the one checked).
 
 The pipeline runs on each image arrival. Out, stamped with the image stamp, frame ``odom``,
 at most at the rates interfaces.py declares (judged on image stamps): ``/terrain/summary``
@@ -29,6 +30,7 @@ maps keep their unknown cells.
 import bisect
 from collections import deque
 from dataclasses import fields
+import json
 import math
 import re
 
@@ -215,6 +217,8 @@ class TerrainPerceptionNode(Node):
                                  itf.JOINT_STATES.qos.to_rclpy())
         self.create_subscription(PointStamped, itf.CLICKED_POINT.name, self._on_clicked,
                                  itf.CLICKED_POINT.qos.to_rclpy())
+        self.create_subscription(String, itf.SAMPLING_STATUS.name, self._on_sampling_status,
+                                 itf.SAMPLING_STATUS.qos.to_rclpy())
         self.create_timer(1.0 / itf.DIAGNOSTICS.rate_hz, self._on_diagnostics_timer)
 
     # --- inputs --------------------------------------------------------------------------
@@ -242,6 +246,18 @@ class TerrainPerceptionNode(Node):
             if np.all(np.isfinite(angles)):
                 joints[leg] = tuple(float(v) for v in angles)
         self._joints = joints
+
+    def _on_sampling_status(self, msg: String) -> None:
+        """Check the site the sampler works on (the mission's or a clicked one)."""
+        try:
+            data = json.loads(msg.data)
+            site = data.get('site_xy_m') if data.get('active') else None
+            if site is not None:
+                self.site = (float(site[0]), float(site[1]))
+        except (ValueError, TypeError, IndexError, AttributeError) as err:
+            self.bad_messages += 1
+            self.get_logger().warning(f'sampling status refused: {err!r}',
+                                      throttle_duration_sec=1.0)
 
     def _on_clicked(self, msg: PointStamped) -> None:
         frame = msg.header.frame_id.lstrip('/')

@@ -37,7 +37,7 @@ from space_miner.core.kinematics import pose_matrix
 from space_miner.core.mission import load_mission_params, MissionAutopilot, MissionInputs
 from space_miner.core.robot import RobotConfig
 from space_miner.core.sampling import (LidCommand, load_drill_rates, load_sampling_params,
-                                       SamplingInputs, SamplingSequence)
+                                       SamplingInputs, SamplingSequence, TERMINAL_PHASES)
 from space_miner.core.scenario import Scenario
 from space_miner.core.terrain import TerrainPerception
 from space_miner.core.terrain_params import load_terrain_params
@@ -132,9 +132,14 @@ class TerrainComponent:
                                                   adapters.global_occupancy(gmap), t_s)
                 self._due['global'] = t_s + 1.0 / itf.TERRAIN_GLOBAL.rate_hz - 1e-6
         result = self.last_result
+        sampling = bus.values.get('sampling_status')
+        site = None   # the terrain node checks the site the sampler works on
+        if sampling is not None and sampling.site_xy_m is not None and \
+                sampling.phase not in TERMINAL_PHASES and sampling.phase.value != 'idle':
+            site = self.perception.site_sampleable(sampling.site_xy_m)
         report = TerrainReport(self.perception.summary(base, None, t_s),
                                None if result is None else result.status,
-                               '' if result is None else result.detail, None, self._grasps)
+                               '' if result is None else result.detail, site, self._grasps)
         bus.values['terrain_report'] = report
         bus.values['terrain_summary'] = adapters.terrain_for_gait(report, t_s)
 
