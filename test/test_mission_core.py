@@ -558,6 +558,15 @@ def test_goal_is_a_carrot_on_the_route():
     assert (out.goal.x_m, out.goal.y_m) == (3.0, 0.0)           # the end of the route
 
 
+@pytest.mark.parametrize('target', [(3.0, 0.0), (-3.0, 2.0), (0.0, -3.0)])
+def test_the_goal_faces_along_the_route_so_the_camera_sees_the_way(target):
+    ap = make_autopilot(waypoints=(target,), sites=())
+    out = ap.step(0.0, MissionInputs(pose=Pose2D(0.0, 0.0, 0.0), pose_stamp_s=0.0))
+    heading = math.atan2(target[1], target[0])                  # a straight route
+    assert out.goal.yaw_rad == pytest.approx(heading)
+    assert math.atan2(out.goal.y_m, out.goal.x_m) == pytest.approx(heading)
+
+
 def test_done_waits_for_settling_and_hold_for_the_gait():
     ap = make_autopilot(waypoints=((0.05, 0.0),), sites=())
     out = ap.step(0.0, MissionInputs(pose=Pose2D(0.0, 0.0), pose_stamp_s=0.0))

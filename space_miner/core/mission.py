@@ -709,7 +709,13 @@ class MissionAutopilot:
         return min(_point_segment(here, a, b)[0] for a, b in zip(pts, pts[1:]))
 
     def _carrot(self, here: tuple) -> Pose2D:
-        """Return the goal: ``lookahead_m`` along the route beyond the robot's projection."""
+        """Return the goal: ``lookahead_m`` along the route beyond the robot's projection.
+
+        Its heading is that of the route's segment it lies on: the robot faces where it
+        goes, so that its depth camera (which looks ahead) sees the ground it will cross
+        and the site it will sample (walking sideways to a site, it arrived on ground it
+        had never seen, and the site check refused it).
+        """
         pts = self._route.points_m
         best = None
         last = min(len(pts) - 2, self._seg + 2)
@@ -725,15 +731,17 @@ class MissionAutopilot:
         i = seg
         while True:
             end = pts[i + 1]
+            yaw = math.atan2(end[1] - pts[i][1], end[0] - pts[i][0])
             left = math.dist(pos, end)
             if left >= remaining:
                 f = remaining / left if left > 0 else 0.0
-                return Pose2D(pos[0] + f * (end[0] - pos[0]), pos[1] + f * (end[1] - pos[1]))
+                return Pose2D(pos[0] + f * (end[0] - pos[0]), pos[1] + f * (end[1] - pos[1]),
+                              yaw)
             remaining -= left
             pos = end
             i += 1
             if i >= len(pts) - 1:
-                return Pose2D(end[0], end[1])
+                return Pose2D(end[0], end[1], yaw)
 
     # --- internals: sampling ---
 
