@@ -68,8 +68,8 @@ class ScriptedClaws:
                               verified=self.verified[c] and c not in self.failed,
                               verified_holding_n=self.holding_n if self.verified[c] else 0.0,
                               failed=c in self.failed,
-                              pull_request_n=20.0 if self.pending[c] and
-                              self.pending[c][0] is ClawAction.VERIFY else 0.0)
+                              pull_request_n=20.0 if self.pending[c] and not self.verified[c]
+                              and self.pending[c][0] is ClawAction.VERIFY else 0.0)
                 for c in CLAW_LEGS}
 
     def apply(self, t_s: float, requests) -> None:
@@ -491,6 +491,161 @@ def test_guard_refuses_every_release_below_two_verified_and_every_excess_load(se
                 if len(others) >= 2:
                     assert r.pull_load_n <= 0.5 * sum(
                         claws[c].verified_holding_n for c in others) + 1e-9
+
+
+claw_state_or_slipping = st.builds(
+    ClawStatus, gripping=st.booleans(), verified=st.booleans(),
+    verified_holding_n=st.floats(0.0, 200.0), failed=st.booleans())
+loads = st.one_of(st.none(), st.floats(0.0, 50.0), st.just(math.nan))
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(st.tuples(st.fixed_dictionaries({c: claw_state_or_slipping for c in CLAW_LEGS}),
+                          st.lists(actions, min_size=3, max_size=3),
+                          st.fixed_dictionaries({c: loads for c in CLAW_LEGS}),
+                          st.sets(st.sampled_from(CLAW_LEGS))),
+                min_size=1, max_size=10))
+def test_guard_pull_tests_are_covered_and_loaded_claws_never_open(sequence):
+    """Every pull test is covered by the other grips; no loaded claw is ever opened."""
+    unverified_n, outward_n, release_max_n = 20.0, 0.5, 3.0
+    guard = DetachGuard(True, 'bennu', unverified_holding_n=unverified_n,
+                        body_outward_n=outward_n, release_load_max_n=release_max_n)
+    for claws, acts, wrist, weak in sequence:
+        requests = {c: ClawRequest(c, a, 150.0, 40.0) for c, a in zip(CLAW_LEGS, acts)}
+        wrist = {c: v for c, v in wrist.items() if v is not None}
+        out, refusals = guard.filter_claw_requests(claws, requests, 40.0, loads_n=wrist,
+                                                   uncredited=weak)
+        released = {r.claw for r in out if r.action in (ClawAction.RELEASE, ClawAction.STOW)}
+        if released:
+            assert len([c for c in verified_claws(claws) if c not in released]) >= 2
+        for c in released:
+            if claws[c].gripping:   # a gripping claw opens only with a known, bounded load
+                stays = sum(claws[k].verified_holding_n for k in verified_claws(claws)
+                            if k not in released)
+                assert c in wrist
+                assert wrist[c] <= max(release_max_n, 0.5 * stays - outward_n) + 1e-9
+        refused = {c for c, a in zip(CLAW_LEGS, acts)
+                   if a in (ClawAction.RELEASE, ClawAction.STOW)} - released
+        assert all(out[CLAW_LEGS.index(c)].action is ClawAction.HOLD for c in refused)
+        for r in out:
+            if r.action is not ClawAction.VERIFY:
+                continue
+            assert 0.0 < r.pull_load_n <= 40.0
+            assert claws[r.claw].gripping and not claws[r.claw].failed
+            others = [c for c in CLAW_LEGS if c != r.claw and c not in released]
+            verified_others = [c for c in verified_claws(claws) if c in others]
+            if claws[r.claw].holds_verified:
+                assert len(verified_others) >= 2
+            if len(verified_others) >= 2:
+                # A leg push: at most half the verified holding of the others.
+                assert r.pull_load_n <= 0.5 * sum(
+                    claws[c].verified_holding_n for c in verified_others) - outward_n + 1e-9
+            else:
+                # Bootstrap: if the claw lets go, what the others surely hold still holds.
+                surely = sum(claws[c].verified_holding_n if claws[c].holds_verified
+                             else (0.0 if c in weak else unverified_n) for c in others
+                             if claws[c].gripping and not claws[c].failed)
+                assert r.pull_load_n <= surely - outward_n + 1e-9
+
+
+@pytest.mark.parametrize('claws, expected_n', [
+    # start-up: two other grips at force, none verified -> 2 x 20 N (unchanged 40 N)
+    ({'c1': (True, False, 0.0), 'c2': (True, False, 0.0), 'c3': (True, False, 0.0)}, 40.0),
+    # one other grip at force, not verified -> 20 N (was 40 N)
+    ({'c1': (True, False, 0.0), 'c2': (True, False, 0.0), 'c3': (False, False, 0.0)}, 20.0),
+    # no other grip -> refused (was 40 N)
+    ({'c1': (True, False, 0.0), 'c2': (False, False, 0.0), 'c3': (False, False, 0.0)}, None),
+    # claw failure: one verified other of 12 N -> 12 N (was 40 N)
+    ({'c1': (True, False, 0.0), 'c2': (False, False, 0.0), 'c3': (True, True, 12.0)}, 12.0),
+    # two verified others (30 N, 24 N) -> half: 27 N
+    ({'c1': (True, False, 0.0), 'c2': (True, True, 30.0), 'c3': (True, True, 24.0)}, 27.0),
+])
+def test_pull_test_bound_before_two_other_grips_are_verified(claws, expected_n):
+    guard = GaitController(PARAMS, ROBOT, BENNU).guard
+    status = {c: ClawStatus(g, v, h) for c, (g, v, h) in claws.items()}
+    decision = guard.check_pull_test(status, 'c1', PARAMS.pull_test_load_n,
+                                     PARAMS.pull_test_load_n)
+    if expected_n is None:
+        assert decision.verdict is Verdict.REFUSE and 'no other claw' in decision.reason
+    else:
+        assert decision.allowed and decision.allowed_value == pytest.approx(expected_n)
+    # A claw whose verification a slip withdrew earns no least holding.
+    weak = guard.check_pull_test(status, 'c1', 40.0, 40.0, uncredited=('c2', 'c3'))
+    verified_others = sum(s.verified_holding_n for c, s in status.items()
+                          if c != 'c1' and s.holds_verified)
+    assert weak.allowed_value <= max(verified_others, 0.0) + 1e-9
+
+
+def test_controller_pull_test_pulls_no_more_than_the_guard_allows():
+    """With one other claw gripping (c3 open), the start-up test on c1 pulls at most 20 N."""
+    ctrl = GaitController(PARAMS, ROBOT, BENNU)
+    claws = ScriptedClaws(gripping=True, verified=False)
+    claws.gripping['c3'] = False
+    claws.failed = {'c3'}
+    record = []
+    run(ctrl, claws, 40, operator=lambda t: OperatorInput(gait_request='anchor'), record=record)
+    first = [r.pull_load_n for _, o, status in record for r in o.claw_requests
+             if r.action is ClawAction.VERIFY and not verified_claws(status)]
+    assert first and max(first) == pytest.approx(20.0)
+    assert any('scaled' in f.reason and 'to 20.0 N' in f.reason
+               for _, o, _ in record for f in o.refusals)
+    # Once c1 is verified (120 N here), c2 may be tested at the full bound.
+    later = [r.pull_load_n for _, o, status in record for r in o.claw_requests
+             if r.action is ClawAction.VERIFY and verified_claws(status) == ('c1',)]
+    assert later and max(later) == pytest.approx(PARAMS.pull_test_load_n)
+
+
+def _release_run(load_n, steps):
+    """Crawl on Bennu, every claw verified at 10 N, every wrist reading ``load_n`` [N]."""
+    ctrl = GaitController(PARAMS, ROBOT, BENNU, release_load_check=True)
+    claws = ScriptedClaws(gripping=True, verified=True, holding_n=10.0)
+    q = KIN.stance_q()
+    record = []
+    for i in range(steps):
+        t = i * DT_S
+        forces = {c: (0.0, 0.0, -load_n) for c in CLAW_LEGS}
+        out = ctrl.step(t, make_inputs(t, q, claws.status(), teleop(t, 0.015),
+                                       terrain(t, TerrainClass.ROCK), forces=forces))
+        record.append((t, out, claws.status()))
+        claws.apply(t, out.claw_requests)
+        q = out.leg_positions_rad
+    return record
+
+
+def test_an_unloading_timeout_refuses_the_release_and_keeps_the_grip():
+    # Every leg keeps 15 N on its wrist, whatever the compliance does: unloading times out,
+    # and 15 N is more than half the 20 N of verified holding that would stay.
+    record = _release_run(15.0, int((3 * PARAMS.claw_action_timeout_s + 2.0) / DT_S))
+    asked = [(t, o) for t, o, _ in record if o.diagnostics['crawl_phase'] == 'release']
+    assert asked                                         # the crawl wanted to move a claw
+    for t, o, status in record:
+        assert all(r.action not in (ClawAction.RELEASE, ClawAction.STOW)
+                   for r in o.claw_requests)            # ... but no claw was ever opened
+        assert all(s.gripping for s in status.values())
+    reasons = [f.reason for _, o, _ in record for f in o.refusals if 'release' in f.subject]
+    assert reasons and all('still carries 15.0 N (> 10.0 N)' in r and 'grip kept' in r
+                           for r in reasons)
+    # The body waits while the leg is relieved (from the step after a release attempt
+    # starts): it does not crawl away from a loaded claw.
+    phases = [o.diagnostics['crawl_phase'] for _, o, _ in record]
+    moving = [i for i, (_, o, _) in enumerate(record) if phases[i] == 'release'
+              and i > 0 and phases[i - 1] == 'release' and o.body_twist.vx_m_s != 0.0]
+    assert not moving
+    notes = ' '.join(o.diagnostics['notes'] + ' ' + o.diagnostics['crawl_note']
+                     for _, o, _ in record)
+    assert 'kept gripped: it still carries load' in notes and 'did not release: kept' in notes
+    # It asks again (a fresh unloading) rather than giving up: several release attempts.
+    starts = [t for (t, o), (t0, o0) in zip(asked[1:], asked[:-1]) if t - t0 > 1.5 * DT_S]
+    assert len(starts) >= 1
+
+
+@pytest.mark.parametrize('load_n', [1.0, 8.0])   # relieved; within half of 20 N that stays
+def test_a_claw_within_the_release_bound_is_released(load_n):
+    record = _release_run(load_n, 400)
+    released = [o for _, o, _ in record
+                if any(r.action is ClawAction.RELEASE for r in o.claw_requests)]
+    assert released and not [f for _, o, _ in record for f in o.refusals
+                             if 'carries' in f.reason]
 
 
 def test_guard_lets_everything_go_where_grip_is_not_required():

@@ -13,7 +13,29 @@ Order of authority each step: e-stop or a stale critical input (joint states, od
 wrist wrench where grip is required or while its claw grips) -> ``hold`` at once; else the
 selector's mode. Changing mode runs a transition plan (:func:`plan_transition`), e.g.
 roll -> crawl: stop, deploy the claws, grip, verify, then move. Every claw request, pull
-test and external load passes the guard last, whatever produced it.
+test and external load passes the guard (:class:`DetachGuard`) before the joint targets are
+made from it, whatever produced it: a refused pull test pulls nothing, a scaled one pulls
+the allowed load.
+
+Pull tests are bounded by the guard (see :mod:`gait_guard`): its least holding of a grip
+not yet verified is the one the stance compliance already assumes (it lets such a grip
+carry ``unverified_load_limit_n``: ``unverified_load_limit_n / load_fraction`` of holding,
+20 N with the shipped 10 N and 0.5), and a claw that lost its verification while gripping
+(a slip) earns none until it opens.
+
+Releases under load (``release_load_check``, off by default). With it, where grip is
+required, a claw is opened only while its wrist load is at most the guard's release bound
+(``probe_contact_force_n``, or ``load_fraction`` of the verified holding that stays if
+that is more): a release whose unloading ran out of time is refused (the claw keeps its
+grip, the refusal says why), its leg goes on being relieved while the gait still asks for
+it, a claw whose release went out is relieved until it opens, the crawl body waits while a
+leg is being relieved, and the crawl keeps the claw and tries again. It is off by default
+because on the lockstep Bennu crawl (test_locomotion_harness, seed 7) the crawl as it is
+completes its 0.3 m only by opening c1 at 13.8 s while that claw still pulls 23 N off the
+rock (+17 N of shear, with 24 N of verified holding left on c2 and c3). Refusing it changed
+the outcome of that run (in ``hold`` after a claw failure, without a rule violation; with
+other sequencing changes tried, a detachment in the claw-failure test instead): see the
+report of issue 7. The guard always offers the check (:meth:`DetachGuard.check_release`).
 """
 
 import math
@@ -32,7 +54,8 @@ from space_miner.core.gait_selector import GaitSelector, mode_speed_limit_m_s, S
 from space_miner.core.gait_types import (  # noqa: F401
     BodyInfo, BodyTwist, ClawAction, ClawRequest, ClawStatus, CommandSource, GaitInputs,
     GaitOutput, GaitRequest, GRIPPED_MODES, Mode, OdomState, OperatorInput,
-    parse_gait_request, Pose2D, Refusal, Stage, TerrainClass, TerrainSummary, WalkPattern)
+    parse_gait_request, Pose2D, Refusal, RELEASING_ACTIONS, Stage, TerrainClass,
+    TerrainSummary, WalkPattern)
 from space_miner.core.kinematics import RobotKinematics
 from space_miner.core.robot import ConfigError, RobotConfig
 from space_miner.interfaces import CLAW_LEGS, LEG_JOINTS, LEG_ORDER, WHEEL_LEGS
@@ -66,7 +89,9 @@ def _finite(values) -> bool:
 class GaitController:
     """The gait capability's core, stepped with explicit time."""
 
-    def __init__(self, params: GaitParams, robot_cfg: RobotConfig, body: BodyInfo) -> None:
+    def __init__(self, params: GaitParams, robot_cfg: RobotConfig, body: BodyInfo,
+                 release_load_check: bool = False) -> None:
+        """Build the controller; ``release_load_check``: see the module docstring."""
         claw = robot_cfg.claw
         if params.grip_force_n > claw.grip_force_max_n:
             raise ConfigError('grip_force_n', params.grip_force_n,
@@ -80,8 +105,14 @@ class GaitController:
         self.body = body
         self.kinematics = RobotKinematics(robot_cfg)
         self.footholds = Footholds(params, robot_cfg)
-        self.guard = DetachGuard(body.requires_grip, body.name, params.min_verified_grips,
-                                 params.load_fraction)
+        outward_n = robot_cfg.total_mass_kg * max(0.0, float(body.gravity_m_s2[2]))
+        #: Refuse to open a claw that still carries load (issue 7; off by default, see the
+        #: module docstring).
+        self.release_load_check = bool(release_load_check)
+        self.guard = DetachGuard(
+            body.requires_grip, body.name, params.min_verified_grips, params.load_fraction,
+            unverified_holding_n=params.unverified_load_limit_n / params.load_fraction,
+            body_outward_n=outward_n, release_load_max_n=params.probe_contact_force_n)
         self.selector = GaitSelector(params, body, self.guard)
         self.mux = CommandMux(params.cmd_vel_timeout_s, params.operator_goal_timeout_s)
         self.roll = RollGait(params, robot_cfg, self.footholds)
@@ -106,6 +137,14 @@ class GaitController:
         self._contact: dict | None = None
         self._loads_n: dict = {}
         self._wheel_dz_m = {w: 0.0 for w in WHEEL_LEGS}
+        #: Claws whose release went out (granted) and that have not opened yet.
+        self._opening: set = set()
+        #: Claws that lost a verification while gripping (a slip): until they open, their
+        #: grip earns no least holding in the guard's pull-test bound.
+        self._demoted: set = set()
+        self._was_verified: set = set()
+        #: Whether the body waits (no crawl motion) while a claw's leg is being relieved.
+        self._body_waits = False
 
     # --- properties ---------------------------------------------------------------------
     @property
@@ -289,19 +328,22 @@ class GaitController:
         if terrain is not None and terrain.grasp_candidates_m and inputs.odom is not None:
             candidates = tuple(odom_to_body(c, inputs.odom) for c in terrain.grasp_candidates_m)
 
-        if mode is Mode.HOLD:
-            self._twist = ZERO
-            q_cmd = self._q.copy()
-        else:
+        if mode is not Mode.HOLD:
             if self._plan:
                 wheels, requests = self._run_stage(t_s, dt_s, claws, requests, wheels)
             else:
                 body_twist, wheels, requests = self._run_mode(t_s, dt_s, mode, twist, claws,
                                                               candidates, requests)
-            q_cmd = self._targets(dt_s, claws, inputs, q_meas, requests)
-        filtered, guard_refusals = self.guard.filter_claw_requests(
-            claws, requests, p.pull_test_load_n)
+        filtered, guard_refusals, relieve = self._guard_requests(claws, requests)
         refusals.extend(guard_refusals)
+        unloading = self.crawl.unloading is not None and mode in GRIPPED_MODES
+        self._body_waits = self.release_load_check and (bool(relieve) or unloading)
+        if mode is Mode.HOLD:
+            self._twist = ZERO
+            q_cmd = self._q.copy()
+        else:
+            q_cmd = self._targets(dt_s, claws, inputs, q_meas, requests,
+                                  {r.claw: r for r in filtered}, relieve)
         load = self.guard.check_load(claws, float(inputs.external_load_n))
         if load.verdict is not Verdict.ALLOW:
             refusals.append(Refusal('external load', load.reason))
@@ -337,6 +379,40 @@ class GaitController:
             external_load_limit_n=self.guard.external_load_limit_n(claws),
             diagnostics=diagnostics,
         )
+
+    # --- the guard on the claw requests ----------------------------------------------------
+    def _guard_requests(self, claws: Mapping[str, ClawStatus], requests: dict) -> tuple:
+        """Pass the claw requests through the guard: (filtered, refusals, claws to relieve).
+
+        Where grip is required a release is checked against the claw's wrist load too (a
+        claw is never opened while loaded); a claw whose release went out on the previous
+        step and is still asked to release is already opening and is not checked again.
+        Claws to relieve: those whose release was refused for their load (so that the gait
+        can ask again). A claw that lost its verification while gripping gets no least
+        holding in the pull-test bound until it opens.
+        """
+        p = self.params
+        wants = {c for c in CLAW_LEGS if requests[c].action in RELEASING_ACTIONS}
+        under_way = self._opening & wants
+        loads = self._loads_n if self.body.requires_grip and self.release_load_check else None
+        verified = set(verified_claws(claws))
+        gripping = {c for c in CLAW_LEGS if claws[c].gripping}
+        self._demoted = ((self._demoted | (self._was_verified - verified)) & gripping) - verified
+        self._was_verified = verified
+        filtered, refusals = self.guard.filter_claw_requests(
+            claws, requests, p.pull_test_load_n, loads_n=loads, under_way=under_way,
+            uncredited=self._demoted)
+        granted = {r.claw for r in filtered if r.action in RELEASING_ACTIONS}
+        self._opening = {c for c in granted if claws[c].gripping}
+        if loads is None:
+            return filtered, refusals, set()
+        relieve = set(self._opening)
+        for c in wants - granted:
+            load = loads.get(c)
+            if claws[c].gripping and (load is None or load > p.probe_contact_force_n):
+                relieve.add(c)
+                self._notes.append(f'{c} kept gripped: it still carries load')
+        return filtered, refusals, relieve
 
     # --- modes and stages -----------------------------------------------------------------
     def _enter(self, t_s: float, target: Mode) -> None:
@@ -461,11 +537,12 @@ class GaitController:
             for c in CLAW_LEGS:
                 requests[c] = ClawRequest(c, ClawAction.RELEASE, p.grip_force_n)
         elif mode in GRIPPED_MODES:
-            command = twist if mode is Mode.CRAWL else ZERO
+            command = twist if mode is Mode.CRAWL and not self._body_waits else ZERO
             self._feet, reqs, body, wheels = self.crawl.step(t_s, dt_s, command, claws,
                                                              candidates, self._contact,
                                                              self._loads_n)
             requests.update(reqs)
+
         return body, wheels, requests
 
     def _seat_wheels(self) -> None:
@@ -480,13 +557,20 @@ class GaitController:
             self._wheel_dz_m = {w: 0.0 for w in WHEEL_LEGS}
 
     def _targets(self, dt_s: float, claws: Mapping[str, ClawStatus], inputs: GaitInputs,
-                 q_meas: np.ndarray, requests: dict) -> np.ndarray:
-        """Feet + compliance + pull-test offsets -> joint targets through IK."""
+                 q_meas: np.ndarray, requests: dict, allowed: dict,
+                 relieve: set = frozenset()) -> np.ndarray:
+        """Feet + compliance + pull-test offsets -> joint targets through IK.
+
+        ``requests`` are the gait's, ``allowed`` the guard's verdict on them: a pull test
+        pulls at most the load the guard allowed (nothing when it refused it);
+        ``relieve``: claws whose legs are brought towards no load (see _guard_requests).
+        """
         p = self.params
         q_legs = q_meas.reshape(len(LEG_ORDER), 3)
         verifying = [c for c in CLAW_LEGS if requests[c].action is ClawAction.VERIFY]
-        unload = () if self.crawl.unloading is None or self._mode not in GRIPPED_MODES \
-            else (self.crawl.unloading,)
+        unload = set() if self.crawl.unloading is None or self._mode not in GRIPPED_MODES \
+            else {self.crawl.unloading}
+        unload |= set(relieve) - set(verifying)
         offsets = self.compliance.update(claws, inputs.wrist_forces_n, q_meas,
                                          exclude=verifying, unload=unload)
         feet = {leg: np.array(v, dtype=float) for leg, v in self._feet.items()}
@@ -495,9 +579,10 @@ class GaitController:
             if requests[c].action is ClawAction.GRIP and not claws[c].gripping:
                 feet[c][2] -= p.grip_press_depth_m     # make contact to close on
             if c in verifying:
-                decision = self.guard.check_pull_test(claws, c, requests[c].pull_load_n,
-                                                      p.pull_test_load_n)
-                want = min(decision.allowed_value, max(0.0, claws[c].pull_request_n))
+                # The guard has bounded the request's load (scaled it, or refused: 0).
+                granted = allowed[c]
+                limit = granted.pull_load_n if granted.action is ClawAction.VERIFY else 0.0
+                want = min(max(0.0, limit), max(0.0, claws[c].pull_request_n))
                 rate = claws[c].pull_ramp_rate_n_per_s
                 ramp = (rate if rate > 0.0 else p.pull_ramp_rate_n_per_s) * dt_s
                 # Ramped both ways: a test the claw controller ends (passed, slipped or
