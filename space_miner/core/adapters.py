@@ -36,7 +36,7 @@ from space_miner.core.route import RouteMap
 from space_miner.core.sampling import ClawHold, SiteVerdict
 from space_miner.core.terrain import occupancy_data
 from space_miner.core.terrain_types import GridGeometry, TerrainReport, TraverseMode
-from space_miner.interfaces import ALL_JOINTS, CLAW_LEGS, LEG_JOINTS, LEG_ORDER
+from space_miner.interfaces import ALL_JOINTS, CLAW_LEGS, LEG_JOINTS, LEG_ORDER, WHEEL_LEGS
 
 #: Claw modes in which a gripped claw may be used as a fixed point on the ground: a grip a
 #: pull test has verified (a claw still closing, under its pull test or slipping is not).
@@ -239,16 +239,18 @@ _WHEELS_NOT_STANDING_MODES = ('roll', 'crawl')
 def walking_stance(controller: object, output: object) -> tuple:
     """Return the legs standing on the ground this step (``/gait/status``).
 
-    Their wheel odometry is a measurement of the body's motion (a wheel that stands is as
-    good as one that rolls): the legs in their stance phase while walking or while a walk
-    is brought to rest; every leg while the gait stands on its feet (anchor and hold, the
-    posture, grip and verify stages into them). None in roll (its wheels are fused as
-    rolling) and in crawl, nor while the claws let go (the body settles onto its wheels)
-    or the feet move into roll's or crawl's posture (far from the standing one: the wheels
-    slide): measured, counting those as standing cost the 10 m roll on the Moon 0.6 % of
-    drift. Without it, an estimate coming out of
-    a walk kept the walk's velocity while the robot stood and anchored (0.3 m of drift at
-    a sampling site). ``controller`` is the GaitController, ``output`` its GaitOutput.
+    Their wheel odometry measures the body's motion (a wheel that stands is as good as one
+    that rolls), and an open claw leg among them is a fixed point for the leg odometry:
+    the legs in their stance phase while walking or while a walk is brought to rest;
+    every leg while the gait stands on its feet (anchor and hold, the grip and verify
+    stages); the wheel legs only while the feet move into an anchor or hold posture (the
+    claw legs are lifted then). None in roll (its wheels are fused as rolling) and in
+    crawl, nor while the claws let go (the body settles onto its wheels) or the feet move
+    into roll's or crawl's posture (far from the standing one: the wheels slide):
+    measured, counting those as standing cost the 10 m Moon roll 0.6 % of drift. Without
+    it, an estimate coming out of a walk kept the walk's velocity while the robot stood
+    and anchored (0.3 m of drift at a sampling site). ``controller`` is the
+    GaitController, ``output`` its GaitOutput.
     """
     mode, stage = output.mode.value, output.stage.value
     if stage == 'stop' or (mode == 'walk' and stage == 'none'):
@@ -256,4 +258,6 @@ def walking_stance(controller: object, output: object) -> tuple:
     if stage == 'release' or (stage in ('none', 'posture')
                               and mode in _WHEELS_NOT_STANDING_MODES):
         return ()
+    if stage == 'posture':
+        return tuple(WHEEL_LEGS)
     return tuple(LEG_ORDER)
