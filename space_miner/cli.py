@@ -122,6 +122,31 @@ def _eval_worker(index: int, path: str, seed: int | None, time_limit_s: float | 
         queue.put((index, None))
 
 
+#: The columns of ``space-miner eval``'s table.
+EVAL_COLUMNS = ('scenario', 'success', 'as expected', 'end mode', 'sim s', 'distance m',
+                'sample g', 'target g', 'violations', 'detached', 'est. error m', 'reason')
+
+
+def eval_row(summary: dict, scenario) -> tuple:
+    """Return one scenario's row of the eval table (texts, EVAL_COLUMNS order)."""
+    s = summary
+    error = s.get('final_estimation_error_m')
+    return (str(s.get('scenario')), str(s.get('success')), str(s.get('expected_outcome_met')),
+            str(s.get('end_mode')), f"{s.get('sim_time_s', 0):.1f}",
+            f"{s.get('distance_m', 0):.2f}", f"{s.get('total_sample_g', 0):.1f}",
+            f'{scenario.mission.sample_target_g:g}', str(s.get('rule_violations')),
+            str(s.get('detached')), '-' if error is None else f'{error:.3f}',
+            str(s.get('reason')))
+
+
+def markdown_table(columns: tuple, rows: list) -> str:
+    """Return a Markdown table (``|`` in a cell escaped)."""
+    def line(cells) -> str:
+        return '| ' + ' | '.join(str(c).replace('|', '\\|') for c in cells) + ' |'
+    return '\n'.join([line(columns), '|' + '---|' * len(columns)] + [line(r) for r in rows]) \
+        + '\n'
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     import concurrent.futures
     import multiprocessing
@@ -133,7 +158,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     from space_miner.core.robot import ConfigError
     from space_miner.core.scenario import load_scenario
-    from space_miner.sim.summary import write_json
+    from space_miner.sim.summary import write_json, write_text
 
     console = Console()
     scenarios = []
@@ -174,21 +199,18 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                 if t_s is not None:
                     progress.update(tasks[i], completed=t_s)
     table = Table(title='space-miner eval')
-    for column in ('scenario', 'success', 'as expected', 'end mode', 'sim s', 'distance m',
-                   'sample g', 'target g', 'violations', 'detached', 'est. error m', 'reason'):
+    for column in EVAL_COLUMNS:
         table.add_column(column)
-    for s, sc in zip(summaries, scenarios):
-        error = s.get('final_estimation_error_m')
-        table.add_row(str(s.get('scenario')), str(s.get('success')),
-                      str(s.get('expected_outcome_met')), str(s.get('end_mode')),
-                      f"{s.get('sim_time_s', 0):.1f}", f"{s.get('distance_m', 0):.2f}",
-                      f"{s.get('total_sample_g', 0):.1f}", f'{sc.mission.sample_target_g:g}',
-                      str(s.get('rule_violations')), str(s.get('detached')),
-                      '-' if error is None else f'{error:.3f}', str(s.get('reason')))
+    rows = [eval_row(s, sc) for s, sc in zip(summaries, scenarios)]
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
     if args.json:
         write_json(args.json, summaries)
         console.print(f'summaries written to {args.json}')
+    if args.markdown:
+        write_text(args.markdown, markdown_table(EVAL_COLUMNS, rows))
+        console.print(f'Markdown table written to {args.markdown}')
     missed = [s.get('scenario') for s in summaries if not s.get('expected_outcome_met')]
     if missed:
         console.print(f'[red]{len(missed)} of {len(summaries)} scenario(s) did not end as '
@@ -229,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev = commands.add_parser('eval', help='run scenarios on the lockstep harness')
     ev.add_argument('files', nargs='+', help='scenario YAML files')
     ev.add_argument('--json', help='write the summaries as a JSON list here')
+    ev.add_argument('--markdown', help="write the table as Markdown here (the README's)")
     ev.add_argument('--jobs', type=int, default=max(1, (os.cpu_count() or 1)),
                     help='parallel runs (default: the number of cores)')
     ev.add_argument('--seed', type=int, default=None, help="override the scenarios' seeds")

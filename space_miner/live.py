@@ -32,7 +32,7 @@ import numpy as np
 
 from space_miner import interfaces as itf
 from space_miner.core.scenario import load_scenario
-from space_miner.sim.summary import build_summary, write_json
+from space_miner.sim.summary import build_summary, write_json, write_text
 
 #: The stack's nodes: (module, class, lifecycle?) — one node per concern.
 STACK = (
@@ -420,7 +420,4 @@ def write_markdown(path: Path, summary: dict) -> Path:
              f"- samples: {summary['total_sample_g']:.1f} g in {len(summary['samples'])} "
              'attempt(s)', '', '| gait | time (s) |', '|---|---|']
     lines += [f'| {mode} | {t:.1f} |' for mode, t in summary['gait_time_s'].items()]
-    tmp = path.with_name(f'.{path.name}.tmp')
-    tmp.write_text('\n'.join(lines) + '\n', encoding='utf-8')
-    os.replace(tmp, path)
-    return path
+    return write_text(path, '\n'.join(lines) + '\n')

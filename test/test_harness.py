@@ -123,9 +123,9 @@ def test_eval_runs_scenarios_in_parallel_writes_summaries_and_fails_on_a_missed_
             'mission: {start: [0, 0, 0], time_limit_s: 2}\n'
             f'expect: {{success: {success}, detached: false, end_mode: null}}\n')
         files.append(str(path))
-    out = tmp_path / 'eval.json'
+    out, table = tmp_path / 'eval.json', tmp_path / 'eval.md'
     result = subprocess.run([sys.executable, '-m', 'space_miner.cli', 'eval', *files,
-                             '--json', str(out), '--jobs', '2'],
+                             '--json', str(out), '--markdown', str(table), '--jobs', '2'],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 1, result.stdout + result.stderr
     assert '1 of 2 scenario(s) did not end as expected' in result.stdout
@@ -133,6 +133,16 @@ def test_eval_runs_scenarios_in_parallel_writes_summaries_and_fails_on_a_missed_
     assert [s['scenario'] for s in summaries] == ['s0', 's1']
     assert [s['expected_outcome_met'] for s in summaries] == [True, False]
     assert all(s['success'] and s['rule_violations'] == 0 for s in summaries)
+    lines = table.read_text().splitlines()
+    assert lines[0].startswith('| scenario | success | as expected |') and len(lines) == 4
+    assert lines[2].startswith('| s0 | True | True |')
+    assert lines[3].startswith('| s1 | True | False |')
+
+
+def test_markdown_table_escapes_pipes():
+    from space_miner.cli import markdown_table
+    text = markdown_table(('a', 'b'), [('x|y', '1')])
+    assert text.splitlines() == ['| a | b |', '|---|---|', '| x\\|y | 1 |']
 
 
 def test_the_rule_weighs_holding_against_the_true_external_load():

@@ -75,14 +75,19 @@ def build_summary(*, scenario: Any, success: bool, reason: str, end_mode: str | 
 
 
 def write_json(path: str | Path, data: Any) -> Path:
-    """Write ``data`` as JSON to ``path`` atomically (tmp file, fsync, rename, dir fsync)."""
+    """Write ``data`` as JSON to ``path`` atomically (see :func:`write_text`)."""
+    return write_text(path, json.dumps(data, indent=2, sort_keys=False, allow_nan=False)
+                      + '\n')
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (tmp file, fsync, rename, dir fsync)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
         with os.fdopen(fd, 'w', encoding='utf-8') as handle:
-            json.dump(data, handle, indent=2, sort_keys=False, allow_nan=False)
-            handle.write('\n')
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
