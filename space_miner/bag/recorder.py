@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 from pathlib import Path
 import sys
 import threading
@@ -47,6 +46,7 @@ from rclpy.node import Node
 
 from space_miner import interfaces as itf
 from space_miner.bag.reader import RUN_INFO_FILE
+from space_miner.core.sample_log import atomic_write_bytes
 
 #: Recorded by default: every topic interfaces.py declares (hardware contract, operator,
 #: internal topics of the stack).
@@ -167,9 +167,8 @@ class BagRecorder(Node):
         info.setdefault('recorded_by', 'space_miner.bag.recorder')
         info.setdefault('start_wall_time_s', time.time())
         self.run_info = info
-        tmp = self.path / (RUN_INFO_FILE + '.tmp')
-        tmp.write_text(json.dumps(info, sort_keys=True, default=str), encoding='utf-8')
-        os.replace(tmp, self.path / RUN_INFO_FILE)
+        atomic_write_bytes(self.path / RUN_INFO_FILE,
+                           json.dumps(info, sort_keys=True, default=str).encode('utf-8'))
         for key, value in info.items():
             self.writer.set_custom_data(f'space_miner.{key}', str(value))
         self.conns: dict = {}

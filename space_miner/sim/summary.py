@@ -8,10 +8,10 @@ the same summary through :func:`build_summary`; :func:`write_json` writes it ato
 
 import json
 import math
-import os
 from pathlib import Path
-import tempfile
 from typing import Any, Mapping, Sequence
+
+from space_miner.core.sample_log import atomic_write_bytes
 
 #: Keys every summary carries (DESIGN.md section 7).
 REQUIRED_KEYS = ('scenario', 'success', 'reason', 'end_mode', 'expected_outcome_met',
@@ -81,23 +81,12 @@ def write_json(path: str | Path, data: Any) -> Path:
 
 
 def write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (tmp file, fsync, rename, dir fsync)."""
+    """Write ``text`` to ``path`` atomically and durably (creating its directory).
+
+    By :func:`space_miner.core.sample_log.atomic_write_bytes`: tmp file, fsync, rename,
+    directory fsync.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    atomic_write_bytes(path, text.encode('utf-8'))
     return path
