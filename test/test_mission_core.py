@@ -693,3 +693,20 @@ def test_a_time_limit_hold_is_reported_before_the_run_ends():
     # the mission ends time_margin_s early and settles within end_settle_timeout_s, so the
     # harness stops on the mission's own reason rather than at the time limit
     assert PARAMS.end_settle_timeout_s <= PARAMS.time_margin_s
+
+
+def test_gait_requests_are_sent_on_change_and_repeated_while_they_stand():
+    from space_miner.core.adapters import GAIT_REQUEST_REPEAT_S, GaitRequestRepeater
+    sampler = GaitRequestRepeater(idle='auto')
+    assert sampler.due(0.0, None) is None                     # nothing asked, nothing sent
+    assert sampler.due(0.1, 'anchor') == 'anchor'              # a change goes at once
+    assert sampler.due(0.2, 'anchor') is None
+    assert sampler.due(0.1 + GAIT_REQUEST_REPEAT_S, 'anchor') == 'anchor'  # and repeats
+    assert sampler.due(1.2, 'hold') == 'hold'
+    assert sampler.due(1.3, None) == 'auto'                    # letting go says so, once
+    assert sampler.due(5.0, None) is None
+    mission = GaitRequestRepeater(idle=None)
+    assert mission.due(0.0, 'hold') == 'hold'
+    assert mission.due(0.5, None) is None                      # no idle text to send
+    assert mission.due(0.4, 'hold') == 'hold'
+    assert mission.due(0.3, 'hold') == 'hold'                  # time went back: send again

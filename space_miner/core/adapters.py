@@ -261,3 +261,32 @@ def walking_stance(controller: object, output: object) -> tuple:
     if stage == 'posture':
         return tuple(WHEEL_LEGS)
     return tuple(LEG_ORDER)
+
+
+#: A standing gait request (the sampler's anchor, the mission's hold) is sent again this
+#: often [s]: ``/gait/request`` is volatile, and a late gait controller or a lost message
+#: must not leave it unasked.
+GAIT_REQUEST_REPEAT_S = 1.0
+
+
+class GaitRequestRepeater:
+    """When to send a component's gait request: on change, and again while one stands.
+
+    :meth:`due` returns the text to send now, or None. ``idle`` is what a change to "no
+    request" sends (the sampler's ``auto``, letting go); None sends nothing then (the
+    mission's). Used by the sampler and mission nodes and their harness components.
+    """
+
+    def __init__(self, idle: str | None, repeat_s: float = GAIT_REQUEST_REPEAT_S) -> None:
+        self.idle = idle
+        self.repeat_s = repeat_s
+        self._last: str | None = None
+        self._sent_s = -math.inf
+
+    def due(self, t_s: float, wanted: str | None) -> str | None:
+        """Return the request to send at ``t_s`` [s] given the one ``wanted`` now."""
+        again = wanted is not None and not 0.0 <= t_s - self._sent_s < self.repeat_s
+        if wanted == self._last and not again:
+            return None
+        self._last, self._sent_s = wanted, t_s
+        return wanted if wanted is not None else self.idle

@@ -24,7 +24,8 @@ position clears it), ``/mission/status`` (latched JSON on change: the core's
 ``MissionStatus.as_dict`` plus ``sampling_request`` {site_xy_m, target_g} while a
 sampling start is pending or running, which the sampler reads for the mission's site, and
 ``route_length_m``), ``/gait/request`` (``hold`` once the mission ends in hold: on change
-and every :data:`GAIT_REQUEST_REPEAT_S`), ``/diagnostics`` at 1 Hz. ``/sampling/start``
+and every :data:`~space_miner.core.adapters.GAIT_REQUEST_REPEAT_S`), ``/diagnostics``
+at 1 Hz. ``/sampling/start``
 and ``/sampling/abort`` are called as a client, asynchronously (a callback never waits):
 the answer is logged, and the autopilot asks again when the sequence does not start.
 """
@@ -60,8 +61,6 @@ NODE_NAME = 'mission'
 CONFIG_FILE = 'mission.yaml'
 #: The autopilot's step period on the node's clock [s].
 STEP_PERIOD_S = 0.2
-#: The end's ``hold`` request is published again this often [s] (volatile, may be missed).
-GAIT_REQUEST_REPEAT_S = 1.0
 
 SCENARIO_SPEC = ParamSpec('scenario', str,
                           "scenario file to run ('' = config/scenarios/default.yaml)")
@@ -132,8 +131,7 @@ class MissionNode(Node):
         self._request: dict | None = None
         self._had_goal = False
         self._last_status = None
-        self._last_gait_request = None
-        self._gait_request_s = -math.inf
+        self._gait_requests = adapters.GaitRequestRepeater(idle=None)
 
         def pub(spec, msg_type):
             return self.create_publisher(msg_type, spec.name, spec.pub_qos.to_rclpy())
@@ -232,12 +230,9 @@ class MissionNode(Node):
         if out.sampling_abort is not None:
             self.get_logger().warning(f'aborting sampling: {out.sampling_abort}')
             self._call(self._abort_client, itf.SAMPLING_ABORT.name)
-        again = not 0.0 <= t_s - self._gait_request_s < GAIT_REQUEST_REPEAT_S
-        if out.gait_request is not None and (out.gait_request != self._last_gait_request
-                                             or again):
-            self._pub_gait_request.publish(String(data=out.gait_request))
-            self._gait_request_s = t_s
-        self._last_gait_request = out.gait_request
+        text = self._gait_requests.due(t_s, out.gait_request)
+        if text is not None:
+            self._pub_gait_request.publish(String(data=text))
 
     def _call(self, client, name: str) -> None:
         """Call a Trigger service without waiting; the answer is logged when it comes."""

@@ -40,7 +40,8 @@ feed force set point, the reaction the claws carry [N]) at its declared rate;
 ``/sampling/status`` (latched JSON, on change: phase, attempt, mass, target, reason, site,
 feed force, holding budget, input faults, log records); ``/gait/request`` (``anchor``
 while the sequence needs the anchor, ``hold`` when it latches one, ``auto`` when it lets
-go: on change, and every :data:`GAIT_REQUEST_REPEAT_S` while one is held);
+go: on change, and every
+:data:`~space_miner.core.adapters.GAIT_REQUEST_REPEAT_S` while one is held);
 ``/diagnostics`` at 1 Hz. Every finished attempt is appended to the sample log (atomic,
 fsync'd).
 
@@ -83,9 +84,6 @@ DEFAULT_LOG_PATH = 'space_miner_samples.jsonl'
 STEP_PERIOD_S = 1.0 / itf.SAMPLER_FEED_COMMANDS.rate_hz
 #: A claw state report older than this counts as no claw holding [s].
 CLAW_STATE_MAX_AGE_S = 0.5
-#: A gait request the sequence holds is published again this often [s] (a late gait node
-#: or a lost message must not leave the anchor unasked; it is volatile, like an operator's).
-GAIT_REQUEST_REPEAT_S = 1.0
 #: Frames a clicked site may be given in (map -> odom is the identity here).
 SITE_FRAMES = (itf.ODOM_FRAME, itf.MAP_FRAME)
 
@@ -135,8 +133,7 @@ class SamplerNode(LifecycleNode):
         self._mission_site = None       # ((x, y), target_g or None)
         self._last_step_s = -math.inf
         self._last_status = None
-        self._last_gait_request = None
-        self._gait_request_s = -math.inf
+        self._gait_requests = adapters.GaitRequestRepeater(idle='auto')
         self._last_load_s = -math.inf
 
     def now_s(self) -> float:
@@ -397,16 +394,11 @@ class SamplerNode(LifecycleNode):
         self._stop_commanding_if_safe()
 
     def _publish_gait_request(self, t_s: float, out: SamplingOutput) -> None:
-        """Publish the sequence's gait request on change, and again every second while set."""
+        """Publish the sequence's gait request on change, and again while one is held."""
         wanted = out.gait_request.value if out.gait_request is not None else None
-        again = wanted is not None and not 0.0 <= t_s - self._gait_request_s < \
-            GAIT_REQUEST_REPEAT_S
-        if wanted == self._last_gait_request and not again:
-            return
-        text = wanted if wanted is not None else 'auto'
-        self._pubs['gait_request'].publish(String(data=text))
-        self._last_gait_request = wanted
-        self._gait_request_s = t_s
+        text = self._gait_requests.due(t_s, wanted)
+        if text is not None:
+            self._pubs['gait_request'].publish(String(data=text))
 
     def status_dict(self, status) -> dict:
         """Return the ``/sampling/status`` payload of a SamplingStatus."""

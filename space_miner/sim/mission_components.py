@@ -44,9 +44,6 @@ from space_miner.core.terrain_params import load_terrain_params
 from space_miner.core.terrain_types import CameraIntrinsics, FrameStatus, TerrainReport
 
 _FEED = itf.ALL_JOINTS.index(itf.SAMPLER_FEED_JOINTS[0])
-#: The sampler and the mission repeat a standing gait request this often [s], as their
-#: nodes do (a request is volatile: a late gait controller must still get it).
-GAIT_REQUEST_REPEAT_S = 1.0
 #: The sampler's step period [s]: its node steps on each joint state, at its command rate.
 SAMPLER_PERIOD_S = 1.0 / itf.SAMPLER_FEED_COMMANDS.rate_hz
 #: The mission autopilot's step period [s] (its node's timer).
@@ -62,21 +59,10 @@ def _pose(bus: object) -> tuple:
             yaw_of(tuple(estimate.orientation_wxyz)))
 
 
-class _GaitRequester:
-    """Publishes a gait request on change and again every second while one is set."""
-
-    def __init__(self) -> None:
-        self.last = None
-        self.sent_s = -math.inf
-
-    def update(self, t_s: float, bus: object, wanted: str | None, idle: str | None) -> None:
-        again = wanted is not None and not 0.0 <= t_s - self.sent_s < GAIT_REQUEST_REPEAT_S
-        if wanted == self.last and not again:
-            return
-        text = wanted if wanted is not None else idle
-        if text is not None:
-            bus.values['gait_request'] = (text, t_s)
-        self.last, self.sent_s = wanted, t_s
+def _send(bus: object, t_s: float, request: str | None) -> None:
+    """Put a gait request on the bus as ``/gait/request`` carries it: (text, t_s)."""
+    if request is not None:
+        bus.values['gait_request'] = (request, t_s)
 
 
 class TerrainComponent:
@@ -161,7 +147,7 @@ class SamplerComponent:
         self.period_s = SAMPLER_PERIOD_S
         self.results: list = []
         self.last_output = None
-        self._requests = _GaitRequester()
+        self._requests = adapters.GaitRequestRepeater(idle='auto')
 
     def _requests_from_mission(self, t_s: float, bus: object) -> None:
         start = bus.values.pop('sampling_start', None)
@@ -198,7 +184,7 @@ class SamplerComponent:
         bus.values['sampling_output'] = out
         bus.values['sampling_results'] = self.results
         wanted = out.gait_request.value if out.gait_request is not None else None
-        self._requests.update(t_s, bus, wanted, 'auto')
+        _send(bus, t_s, self._requests.due(t_s, wanted))
 
 
 class MissionComponent:
@@ -221,7 +207,7 @@ class MissionComponent:
         self._route_map = None
         self._map_stamp_s = None
         self._t0_s: float | None = None
-        self._requests = _GaitRequester()
+        self._requests = adapters.GaitRequestRepeater(idle=None)
 
     def step(self, t_s: float, bus: object) -> None:
         """Run one autopilot step from the bus; write its goal, requests and state."""
@@ -250,7 +236,7 @@ class MissionComponent:
             bus.values['sampling_start'] = out.sampling_start
         if out.sampling_abort is not None:
             bus.values['sampling_abort'] = out.sampling_abort
-        self._requests.update(t_s, bus, out.gait_request, None)
+        _send(bus, t_s, self._requests.due(t_s, out.gait_request))
         out.status.apply_to(bus.mission)
 
 
