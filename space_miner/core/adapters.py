@@ -134,6 +134,19 @@ def anchored_claws(states: Sequence[ClawState], wrench_fresh: Mapping[str, bool]
             or (s.claw in stance and s.mode is ClawMode.OPEN) for s in states}
 
 
+def joints_by_leg(q18_rad: Sequence[float]) -> dict:
+    """Return {leg: (coxa, femur, tibia) [rad]} of the legs whose three angles are finite.
+
+    What terrain perception's self-filter takes (a leg with a bad reading is left out).
+    """
+    out = {}
+    for i, leg in enumerate(LEG_ORDER):
+        angles = tuple(float(v) for v in q18_rad[3 * i:3 * i + 3])
+        if all(math.isfinite(v) for v in angles):
+            out[leg] = angles
+    return out
+
+
 def leg_positions(position: Sequence[float]) -> tuple:
     """Return the 18 leg joint positions [rad] (LEG_JOINTS order) of an ALL_JOINTS array."""
     return tuple(float(v) for v in position[:len(LEG_JOINTS)])

@@ -240,12 +240,7 @@ class TerrainPerceptionNode(Node):
 
     def _on_joints(self, msg: JointState) -> None:
         _, q, _, _ = cv.joint_state_arrays(msg, itf.LEG_JOINTS)
-        joints = {}
-        for i, leg in enumerate(itf.LEG_ORDER):
-            angles = q[3 * i:3 * i + 3]
-            if np.all(np.isfinite(angles)):
-                joints[leg] = tuple(float(v) for v in angles)
-        self._joints = joints
+        self._joints = adapters.joints_by_leg(q)
 
     def _on_sampling_status(self, msg: String) -> None:
         """Check the site the sampler works on (the mission's or a clicked one)."""

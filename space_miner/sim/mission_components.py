@@ -101,10 +101,7 @@ class TerrainComponent:
             height, width = image.shape
             intrinsics = CameraIntrinsics(int(width), int(height),
                                           tuple(float(v) for v in np.ravel(k)))
-            q = adapters.leg_positions(bus.sensors.position)
-            joints = {leg: tuple(float(v) for v in q[3 * i:3 * i + 3])
-                      for i, leg in enumerate(itf.LEG_ORDER)
-                      if np.all(np.isfinite(q[3 * i:3 * i + 3]))}
+            joints = adapters.joints_by_leg(adapters.leg_positions(bus.sensors.position))
             self.last_result = self.perception.process_frame(
                 image, '32FC1', intrinsics, stamp_s, base, None, joints)
             self.frames += 1
