@@ -3,6 +3,7 @@
 layers out in odom with the image stamp; a missing pose gives STALE diagnostics (no
 exception); 16UC1 images are accepted; out-of-range parameters are refused."""
 
+import json
 import math
 import time
 
@@ -256,3 +257,28 @@ def test_summary_json_round_trips_with_nan_site_and_grasps():
         decode_summary('{"schema": "other"}')
     with pytest.raises(ValueError):
         decode_summary(text.replace('"under"', '"below"'))
+
+
+def test_the_running_sampling_site_is_checked_and_bad_status_is_refused(graph):
+    """The sampler's site (from /sampling/status while a sequence runs) is the one checked;
+    a malformed status is counted and logged, and the site it would have set is kept."""
+    context, executor, add = graph
+    node = add(TerrainPerceptionNode(context=context))
+    client = Client(context)
+    add(client.node)
+    status = client.node.create_publisher(String, itf.SAMPLING_STATUS.name,
+                                          itf.SAMPLING_STATUS.pub_qos.to_rclpy())
+    status.publish(String(data=json.dumps({'phase': 'anchor', 'active': True,
+                                           'site_xy_m': [1.5, -0.25]})))
+    assert _spin_until(executor, lambda: node.site == (1.5, -0.25))
+    for bad in ('{not json', json.dumps({'active': True, 'site_xy_m': ['x']})):
+        before = node.bad_messages
+        status.publish(String(data=bad))
+        assert _spin_until(executor, lambda: node.bad_messages == before + 1)
+        assert node.site == (1.5, -0.25)
+    # An idle sequence's last site is not re-checked over a newer clicked one.
+    node.site = (0.5, 0.5)
+    status.publish(String(data=json.dumps({'phase': 'done', 'active': False,
+                                           'site_xy_m': [1.5, -0.25]})))
+    executor.spin_once(timeout_sec=0.2)
+    assert node.site == (0.5, 0.5)
