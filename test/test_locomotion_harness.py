@@ -142,6 +142,20 @@ def test_crawl_across_rubble_on_bennu_never_lets_go():
           f"{s['final_estimation_error_m']:.3f} m over {run.travelled_m():.2f} m")
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    'known defect (issue 7): on smooth ground (0.2 x 150 N = 30 N) the 40 N pull test tears '
+    'the pad off, the claw core then reports the regrasp verified at 0.8 x the slip load '
+    'without a test, and the guard pull-tests the next claw on that belief: at 1.6 s only '
+    'c1 holds. A fix (verification only by a test that held; a test needs two other '
+    'holders) is on branch wip/verified-only-by-test: 0 violations, but the crawl stalls'))
+def test_crawl_on_bennu_keeps_two_true_grips_on_seed_1():
+    """The same crawl on another seed: the judge counts the instants with < 2 claws holding."""
+    scenario = _scenario('bennu_crawl', 'bennu', (6, 6), RUBBLE, (0, 0, 0), [(0.3, 0)], 20.0,
+                         seed=1)
+    s = Run(scenario).summary
+    assert s['rule_violations'] == 0, s['rule_violation_reasons']
+
+
 def test_claw_failure_mid_crawl_ends_in_hold_anchored_on_two_claws():
     scenario = _scenario('bennu_claw_failure', 'bennu', (6, 6), RUBBLE, (0, 0, 0), [(0.3, 0)],
                          40.0, faults=[{'at_s': 15.0, 'kind': 'claw_failure', 'claw': 'c2'}])
