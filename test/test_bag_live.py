@@ -9,6 +9,7 @@ commanded release, which the report shows as a grip state change, not as a slip.
 """
 
 import json
+import math
 import os
 from pathlib import Path
 import signal
@@ -87,11 +88,20 @@ def live_bag(tmp_path_factory):
         {'phase': p, 'attempt': 1, 'mass_g': 12.5 if k >= 4 else 0.0, 'target_g': 10.0,
          'reason': '', 'site_xy_m': [0.5, 0.0]})) for k, p in enumerate(phases)]
     script.sort(key=lambda s: s[0])
-    t0 = time.monotonic()
+    # The script runs on the simulator's clock, and the stand-ins command at 50 Hz (wall):
+    # on a loaded machine the sim runs slower than real time, and an unthrottled publisher
+    # loop would take the interpreter from the sim's thread.
+    sim_now = [None]
+    stand_in.create_subscription(Clock, itf.CLOCK.name, lambda m: sim_now.__setitem__(
+        0, m.clock.sec + 1e-9 * m.clock.nanosec), itf.CLOCK.qos.to_rclpy())
     sent = []
+    last = [-math.inf]
 
     def step(now):
-        el = now - t0
+        el = sim_now[0]
+        if el is None or now - last[0] < 0.02:
+            return
+        last[0] = now
         while script and script[0][0] <= el:
             _t, publisher, text = script.pop(0)
             publisher.publish(String(data=text))
@@ -99,7 +109,11 @@ def live_bag(tmp_path_factory):
         claws.publish(Float64MultiArray(data=[0.0 if el > 1.0 else 150.0, 150.0, 150.0]))
         load.publish(Float64(data=40.0 if 4.0 < el < 4.5 else 0.0))
 
-    _spin_for(executor, RUN_S, step)
+    wall_end = time.monotonic() + 30.0 * RUN_S
+    while time.monotonic() < wall_end and (sim_now[0] is None or sim_now[0] < RUN_S):
+        executor.spin_once(timeout_sec=0.005)
+        step(time.monotonic())
+    assert sim_now[0] is not None and sim_now[0] >= RUN_S, f'sim time {sim_now[0]}'
     counts = dict(rec.counts)
     for node in (stand_in, rec, sim):
         executor.remove_node(node)
