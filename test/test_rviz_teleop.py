@@ -187,7 +187,11 @@ def session(tmp_path_factory):
         except AssertionError as err:
             seen['travel_error'] = str(err)
         seen['goal_xy'] = rviz.xy()
-        seen['modes_travel'] = [m for t, m in rviz.modes if t >= seen['goal_sent_s']]
+        # /gait/mode is latched and sent on change: the mode in force when the goal went out
+        # (the selector may have chosen the gait before) counts, then every change after it.
+        before = [m for t, m in rviz.modes if t < seen['goal_sent_s']]
+        seen['modes_travel'] = before[-1:] + [m for t, m in rviz.modes
+                                              if t >= seen['goal_sent_s']]
         if 'travel_error' in seen:
             yield seen
             return
