@@ -218,6 +218,10 @@ class ClawMode(enum.Enum):
     UNKNOWN = 'unknown'
 
 
+#: Modes in which the fingers are closed on something (or believed to be).
+_SEATED = (ClawMode.CONTACT, ClawMode.GRIPPING, ClawMode.HOLDING, ClawMode.SLIPPING)
+
+
 class ClawRequestKind(enum.Enum):
     """What a :class:`ClawRequest` asks."""
 
@@ -233,6 +237,7 @@ class SlipCause(enum.Enum):
     LOAD_DROP = 'load_drop'
     DISPLACEMENT = 'displacement'
     FRICTION_RATIO = 'friction_ratio'
+    GRIP_LOST = 'grip_lost'   # the fingers closed to their end: nothing left between them
 
 
 @dataclass(frozen=True)
@@ -430,6 +435,9 @@ class _Claw:
     pull_retries: int = 0
     reverify_n: float = 0.0  # pull load of a test due once at force (0: none)
     tested_n: float = 0.0    # pull load of the last concluded test
+    emptied: bool = False    # closed on nothing: opens fully before it may close again
+    tear_cap_n: float = 0.0  # a test tore the grip off: the next test is no larger (0: none)
+    pull_asked_n: float = 0.0  # the load the running test answers (its own may be capped)
     unload_until_s: float = -math.inf  # the gait unloads a finished pull test until then
     # slip
     cue_since_s: float | None = None
@@ -539,6 +547,11 @@ class ClawController:
                 events.append((DIAG_WARN, f'claw_controller: {claw.name}',
                                f'grip target {value:g} N limited to {self.max_n:g} N'))
                 value = self.max_n
+            if claw.emptied:
+                # Closed on nothing: the fingers open before they close again.
+                if mode is not ClawMode.OPEN or claw.position_m > 0.5 * self.stroke_m:
+                    return ''
+                claw.emptied = False
             if mode in (ClawMode.OPEN, ClawMode.RELEASING):
                 self._start_grip(claw, t, value)
                 return ''
@@ -558,6 +571,8 @@ class ClawController:
             claw.requested_n = value
             return ''
         if req.kind is ClawRequestKind.RELEASE:
+            if mode in (ClawMode.GRIPPING, ClawMode.HOLDING):
+                claw.tear_cap_n = 0.0   # let go on purpose: the next foothold is a new grip
             if mode is not ClawMode.OPEN:
                 self._end_pull(claw)
                 claw.verified_n = 0.0
@@ -577,8 +592,16 @@ class ClawController:
             value = float(value)
             if mode in (ClawMode.OPEN, ClawMode.RELEASING, ClawMode.FAILED):
                 return f'cannot verify a claw that is {mode.value}'
-            if claw.verifying or claw.reverify_n > 0.0:
-                return ''   # a test runs or is due: a repeated request changes nothing
+            if claw.verifying:
+                # A test runs: a repeated request changes nothing, a lower one (the load the
+                # gait may apply now, e.g. bounded by what the other grips hold) lowers it.
+                if value < claw.pull_target_n:
+                    claw.pull_requested_n = value
+                    claw.pull_target_n = min(value, self.params.pull_test_max_load_n)
+                return ''
+            if claw.reverify_n > 0.0:
+                claw.reverify_n = min(claw.reverify_n, value)   # due: likewise
+                return ''
             if mode is ClawMode.HOLDING and value == claw.tested_n:
                 return ''   # this test has concluded; re-test with another load or re-grip
             # Runs as soon as the claw is gripping at force (now, or after contact or a slip).
@@ -770,9 +793,33 @@ class ClawController:
             elif c.position_m >= self.stroke_m - p.closed_margin_m:
                 events.append((DIAG_WARN, f'claw_controller: {c.name}',
                                'closed on nothing: releasing'))
+                c.emptied = True
                 c.requested_n = c.boost_n = c.target_n = 0.0
                 self._set_mode(c, ClawMode.RELEASING, t)
                 return
+        elif c.mode in _SEATED and c.position_m >= self.stroke_m - p.closed_margin_m:
+            # The fingers closed to their end: what they held is gone (a pad torn off, a
+            # stone that came away). Nothing is held, whatever the squeeze reads.
+            why = ''
+            if c.verifying or c.mode is ClawMode.SLIPPING:
+                # Torn off (by its pull test, or slipping): the next grip is tested below the
+                # load it let go at, and counts as verified only if that test holds.
+                peak = c.pull_peak_n if c.verifying else c.load_peak_n
+                c.tear_cap_n = p.holding_safety_factor * max(peak, c.load_n)
+                why = f' (torn off at {max(peak, c.load_n):.1f} N; next test at most ' \
+                      f'{c.tear_cap_n:.1f} N)'
+            events.append((DIAG_WARN, f'claw_controller: {c.name}',
+                           f'grip lost (closed on nothing) in {c.mode.value}: releasing{why}'))
+            slips.append(SlipEvent(t, c.name, SlipCause.GRIP_LOST,
+                                   max(c.pull_peak_n, c.load_n) if c.verifying else c.load_n,
+                                   c.verifying))
+            self._end_pull(c)
+            c.verified_n = 0.0
+            c.reverify_n = c.tested_n = 0.0
+            c.requested_n = c.boost_n = c.target_n = 0.0
+            c.emptied = True
+            self._set_mode(c, ClawMode.RELEASING, t)
+            return
         if c.mode is ClawMode.CONTACT and self._at_force(c):
             c.grip_position_m = c.position_m
             c.load_peak_n = c.load_n
@@ -955,6 +1002,9 @@ class ClawController:
     # --- pull test ------------------------------------------------------------------------
 
     def _start_pull(self, c: _Claw, t: float, load_n: float) -> None:
+        c.pull_asked_n = load_n
+        if c.tear_cap_n > 0.0:
+            load_n = min(load_n, c.tear_cap_n)
         c.verifying = True
         c.pull_requested_n = load_n
         c.pull_target_n = min(load_n, self.params.pull_test_max_load_n)
@@ -980,9 +1030,10 @@ class ClawController:
             if t - c.pull_hold_start_s >= p.pull_hold_s:
                 c.unload_until_s = t + p.unload_grace_s
                 c.verified_n = c.pull_hold_min_n
-                c.weak = False
+                c.weak = c.pull_asked_n > c.pull_requested_n   # held only a lower test
+                c.tear_cap_n = 0.0
                 c.pull_retries = 0
-                c.tested_n = c.pull_requested_n
+                c.tested_n = c.pull_asked_n
                 self._end_pull(c)
                 self._set_mode(c, ClawMode.HOLDING, t)
                 events.append((DIAG_OK, f'claw_controller: {c.name}',
@@ -1081,7 +1132,8 @@ class ClawController:
 
     def _start_grip(self, c: _Claw, t: float, target_n: float) -> None:
         c.requested_n = c.target_n = target_n
-        c.boost_n = 0.0
+        # Gripping again after a pull test tore the grip off: squeeze harder (a regrasp).
+        c.boost_n = self.params.regrasp_step_n if c.tear_cap_n > 0.0 else 0.0
         c.ref_n = c.ref_seen_n = max(c.squeeze_n, 0.0)
         c.integral_n = 0.0
         c.low_since_s = None

@@ -109,8 +109,10 @@ class StanceCompliance:
             magnitude = float(np.linalg.norm(force))
             if not math.isfinite(magnitude):
                 continue
-            target = 0.0 if claw in relieve else \
-                p.compliance_target_fraction * self.limit_n(status)
+            # While another claw is pull-tested the body stands still: the others may carry
+            # up to their limit, as the test's reaction is what they must hold.
+            fraction = 1.0 if skip else p.compliance_target_fraction
+            target = 0.0 if claw in relieve else fraction * self.limit_n(status)
             if magnitude <= target or magnitude <= 0.0:
                 continue
             excess = force * (1.0 - target / magnitude)

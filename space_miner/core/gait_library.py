@@ -46,6 +46,11 @@ def smoothstep(s: float) -> float:
     return s * s * (3.0 - 2.0 * s)
 
 
+def _moving(twist: BodyTwist) -> bool:
+    """Whether ``twist`` asks for any motion (a zero twist: the anchor gait)."""
+    return (twist.vx_m_s, twist.vy_m_s, twist.wz_rad_s) != (0.0, 0.0, 0.0)
+
+
 def _rot_z(angle_rad: float) -> np.ndarray:
     c, s = math.cos(angle_rad), math.sin(angle_rad)
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
@@ -476,6 +481,22 @@ class CrawlGait:
         status = claws.get(move.claw, ClawStatus())
         elapsed = t_s - move.since_s
         claw = move.claw
+        held = [c for c in verified_claws(claws) if c != claw]
+        if len(held) < self.guard.min_verified_grips and \
+                move.phase in (CrawlPhase.RELEASE, CrawlPhase.SWING):
+            # A holder let go (it slipped or failed) while this claw was leaving: it stays
+            # (a release not yet done), or goes down at once where it is (mid-swing).
+            if move.phase is CrawlPhase.RELEASE and status.gripping:
+                self.note = f'{claw} kept: a holder let go before it was released'
+                self._start(t_s, claw, CrawlPhase.VERIFY, self.feet[claw])
+            elif move.phase is CrawlPhase.SWING:
+                self.note = f'{claw} put down where it is: a holder let go during its swing'
+                down = self.feet[claw].copy()
+                down[2] = self.footholds.ground_z_m(claw)
+                self._start(t_s, claw, CrawlPhase.GRIP, down)
+                self.feet[claw] = down
+            move = self.move
+            elapsed = 0.0
         if move.phase is CrawlPhase.VERIFY:
             requests[claw] = ClawRequest(claw, ClawAction.VERIFY, p.grip_force_n,
                                          p.pull_test_load_n)
@@ -484,7 +505,14 @@ class CrawlGait:
                 self.move = None
             elif not status.gripping:
                 self._start(t_s, claw, CrawlPhase.GRIP, self.feet[claw])
+            elif elapsed > p.verify_timeout_s and _moving(twist):
+                # The test did not hold: gripping again in place would hold the same. While
+                # crawling, seat the claw again beside: open, carry, feel, grip.
+                self._reseat(t_s, twist, candidates,
+                             f'{claw} pull test not passed in {p.verify_timeout_s:g} s: '
+                             'seated again beside')
             elif elapsed > p.verify_timeout_s:
+                # Anchored (no motion asked): every grip is kept; grip again where it is.
                 self._retry(t_s, f'{claw} pull test not passed in {p.verify_timeout_s:g} s')
         elif move.phase is CrawlPhase.RELEASE:
             load = float((loads_n or {}).get(claw, 0.0))
@@ -534,16 +562,38 @@ class CrawlGait:
             elif elapsed > p.claw_action_timeout_s:
                 self._retry(t_s, f'{claw} did not grip in {p.claw_action_timeout_s:g} s')
 
-    def _retry(self, t_s: float, why: str) -> None:
+    def _retry(self, t_s: float, why: str) -> bool:
+        """Grip the moving claw again; False once its retries are spent (it is stuck)."""
         move = self.move
         move.attempts += 1
         self.note = why
         if move.attempts > self.params.grip_retries_max:
             self.stuck[move.claw] = t_s
             self.move = None
-            return
+            return False
         move.since_s = t_s
         move.phase = CrawlPhase.GRIP
+        return True
+
+    def _reseat(self, t_s: float, twist: BodyTwist, candidates: Sequence, why: str) -> None:
+        """Release the moving claw and carry it to a foothold beside (bounded by retries).
+
+        Attempt k goes ``reseat_offset_m`` x (+1, -1, +2, -2, ...) across the leg's way out
+        from the body from the foothold ahead.
+        """
+        if not self._retry(t_s, why):
+            return
+        move = self.move
+        target, _ = self.foothold_ahead(move.claw, twist, candidates)
+        target = np.asarray(target, dtype=float)
+        out = self.footholds.nominal(move.claw)[:2]
+        across = np.array([-out[1], out[0]]) / max(float(np.hypot(*out)), 1e-9)
+        k = (move.attempts + 1) // 2 * (1 if move.attempts % 2 else -1)
+        target[:2] += k * self.params.reseat_offset_m * across
+        move.phase, move.since_s = CrawlPhase.RELEASE, t_s
+        move.target_m = target
+        move.unloaded = move.closing = False
+        move.probe_m = 0.0
 
     def _choose(self, t_s: float, twist: BodyTwist, claws: Mapping[str, ClawStatus],
                 candidates: Sequence, working: tuple) -> None:
@@ -558,7 +608,7 @@ class CrawlGait:
                 target, _ = self.foothold_ahead(claw, twist, candidates)
                 self._start(t_s, claw, CrawlPhase.SWING, target)
                 return
-        if (twist.vx_m_s, twist.vy_m_s, twist.wz_rad_s) == (0.0, 0.0, 0.0):
+        if not _moving(twist):
             return
         ranked = sorted(working, key=lambda c: -self._lag_m(c, twist))
         for claw in ranked:

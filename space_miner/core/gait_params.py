@@ -79,6 +79,7 @@ class GaitParams:
     claw_action_timeout_s: float
     verify_timeout_s: float
     grip_retries_max: int
+    reseat_offset_m: float
     stuck_retry_s: float
     pull_test_load_n: float
     pull_ramp_rate_n_per_s: float
@@ -148,6 +149,7 @@ PARAM_RANGES: Mapping[str, tuple] = {
     'claw_action_timeout_s': (0.05, 60.0),
     'verify_timeout_s': (0.05, 60.0),
     'grip_retries_max': (0, 20),
+    'reseat_offset_m': (0.0, 0.1),
     'stuck_retry_s': (0.1, 3600.0),
     'pull_test_load_n': (0.0, 100.0),
     'pull_ramp_rate_n_per_s': (1.0, 10000.0),

@@ -70,6 +70,8 @@ ESCAPE_FRACTION_PER_S = 0.01
 WHEEL_KV_NM_S = 1.0
 DRILL_KV_NM_S = 0.5
 CLAW_FINGER_KP_N_PER_M = 2000.0
+#: Share of the claw's stroke its fingers close to on something held, at full squeeze.
+HELD_STROKE_FRACTION = 0.8
 #: Reflected rotor inertia of the geared wheel and drill motors [kg m^2]: keeps the
 #: force-limited velocity servos from chattering at a 2 ms step.
 WHEEL_ARMATURE_KG_M2 = 0.01
@@ -705,16 +707,22 @@ class World:
         self._contact_kinds()
         kinds = self._contact_kind + self._tyre_kind
         claws_n = self._cmd.claws_n.tolist()
+        empty_m = cfg.stroke_m + 1.5 * cfg.friction_n / CLAW_FINGER_KP_N_PER_M
         for i, claw in enumerate(self._claws):
             claw.failed = self._failed[i]
             actual = claw.step(claws_n[i], dt)
             kind = kinds[i]
             holding = 0.0 if kind is None else self._grip_fraction[kind] * actual
-            if (holding, actual) != self._last_claw_ctrl[i]:
+            # Fingers closing on something stop against it, pressed in with the squeeze up
+            # to HELD_STROKE_FRACTION of their travel; closing on nothing (the pad touches
+            # nothing: never seated, or torn off) the drive presses them against the end
+            # stop of the stroke (beyond what the joint's friction holds back).
+            finger = empty_m if kind is None and actual > 0.0 else \
+                cfg.stroke_m * HELD_STROKE_FRACTION * min(1.0, actual / cfg.grip_force_max_n)
+            if (holding, finger) != self._last_claw_ctrl[i]:
                 d.ctrl[self._act_adhesion[i]] = min(max(holding, 0.0), cfg.grip_force_max_n)
-                d.ctrl[self._act_finger[i]] = cfg.stroke_m * min(
-                    1.0, actual / cfg.grip_force_max_n)
-                self._last_claw_ctrl[i] = (holding, actual)
+                d.ctrl[self._act_finger[i]] = finger
+                self._last_claw_ctrl[i] = (holding, finger)
         # Pads and tyres take the friction of the kind they touch (changed only on change).
         for slot, kind in enumerate(kinds):
             if kind is not None and kind != self._friction_kind[slot]:
