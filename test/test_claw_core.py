@@ -638,3 +638,58 @@ def test_level_triggered_verify_runs_once_when_at_force():
     # One test, not one per request.
     tests = sum(1 for a, b in zip(outs, outs[1:]) if b.pull_requests and not a.pull_requests)
     assert tests == 1
+
+
+# --- a grip that is gone ----------------------------------------------------------------------
+
+def test_a_grip_torn_off_by_its_pull_test_is_released_and_tested_lower_when_regripped():
+    rig = Rig(21, grip_fraction=0.5)
+    rig.grip('c1', 100.0)
+    outs = rig.run(3.0, [ClawRequest.verify('c1', 40.0)],
+                   until=lambda o: o.state('c1').load_n >= 20.0)
+    torn_at = rig.out.state('c1').load_n
+    assert rig.out.state('c1').verifying and not rig.out.state('c1').is_verified
+    # The pad comes off: nothing is left between the fingers, which close to their end.
+    rig.position_m['c1'] = ROBOT.claw.stroke_m
+    rig.execute_pulls = False
+    rig.applied_n['c1'] = 0.0
+    outs = rig.run(0.3)
+    slips = [e for o in outs for e in o.slip_events if e.claw == 'c1']
+    assert slips and slips[0].cause is SlipCause.GRIP_LOST and slips[0].during_pull_test
+    assert any('grip lost' in d[2] and 'torn off' in d[2] for o in outs for d in o.diagnostics)
+    state = rig.out.state('c1')
+    assert not state.is_verified and state.mode in (ClawMode.RELEASING, ClawMode.OPEN)
+    # It does not close again on nothing before its fingers are open.
+    rig.run(0.5, [ClawRequest.grip('c1', 100.0)])
+    assert rig.out.state('c1').mode is ClawMode.OPEN
+    rig.position_m['c1'] = 0.0
+    rig.run(0.1)
+    # Gripped again (the pad seated), harder, and tested below the load it tore at.
+    rig.position_m['c1'] = GRIP_POSITION_M
+    rig.run(1.0, [ClawRequest.grip('c1', 100.0)])
+    assert rig.out.state('c1').target_n == pytest.approx(100.0 + PARAMS.regrasp_step_n)
+    rig.execute_pulls = True
+    targets = []
+    for _ in range(int(2.0 / DT_S)):
+        rig.step([ClawRequest.verify('c1', 40.0)])
+        if rig.out.pull_requests:
+            targets.append(rig.out.pull_requests[0].target_load_n)
+    assert targets and max(targets) <= PARAMS.holding_safety_factor * torn_at + 0.5
+    state = rig.out.state('c1')
+    assert state.is_verified and state.weak      # it held only the lower test
+    assert state.verified_holding_n <= PARAMS.holding_safety_factor * torn_at + 0.5
+    # The load the gait asks for is answered: repeating it starts no new test.
+    rig.run(1.0, [ClawRequest.verify('c1', 40.0)])
+    assert not rig.out.pull_requests and rig.out.state('c1').is_verified
+
+
+def test_a_running_pull_test_follows_a_lower_load_and_never_a_higher_one():
+    rig = Rig(22)
+    rig.grip('c2', 100.0)
+    rig.execute_pulls = False          # the load never builds: the test keeps running
+    rig.run(0.5, [ClawRequest.verify('c2', 40.0)])
+    assert rig.out.pull_requests[0].target_load_n == 40.0
+    rig.run(0.1, [ClawRequest.verify('c2', 25.0)])   # e.g. bounded by the other grips
+    assert rig.out.pull_requests[0].target_load_n == 25.0
+    rig.run(0.1, [ClawRequest.verify('c2', 40.0)])
+    assert rig.out.pull_requests[0].target_load_n == 25.0

@@ -10,7 +10,7 @@ never-detach judge), fixed seeds.
 
 import pytest
 
-from space_miner.core.claw import ClawMode, load_claw_params
+from space_miner.core.claw import ClawMode, load_claw_params, SlipCause
 from space_miner.core.scenario import parse_scenario
 from space_miner.sim.components import stack_components
 from space_miner.sim.harness import Harness, HarnessConfig
@@ -84,3 +84,16 @@ def test_a_grip_on_regolith_is_verified_low_and_reported_weak(c1_on_regolith):
         other = harness.bus.values['claw_output'].state(claw)
         assert other.verified_holding_n > c1.verified_holding_n and not other.weak
     assert summary['rule_violations'] == 0 and summary['detached'] is False
+
+
+def test_a_pad_torn_off_regolith_is_seen_and_no_grip_is_believed_on_nothing(c1_on_regolith):
+    harness, _ = c1_on_regolith
+    # The 40 N test pulls the pad off regolith (0.1 x the squeeze holds): the fingers, with
+    # nothing between them, close to their end, and the controller lets that grip go.
+    lost = [e for e in harness.bus.values['claw_slips']
+            if e.claw == 'c1' and e.cause is SlipCause.GRIP_LOST]
+    assert lost and lost[0].during_pull_test
+    truth = harness.world.grip_truth()
+    for state in harness.bus.values['claw_output'].states:
+        if state.mode in (ClawMode.GRIPPING, ClawMode.HOLDING):
+            assert truth[state.claw].touching is not None, state

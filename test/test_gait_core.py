@@ -321,6 +321,74 @@ def test_crawl_moves_one_claw_at_a_time_and_never_drops_below_two_verified_grips
     assert 0.004 < speed <= PARAMS.crawl_speed_max_m_s + 1e-9
 
 
+class FailingAfterAMove(ScriptedClaws):
+    """Scripted claws whose first moved claw never passes a pull test again."""
+
+    def __init__(self):
+        super().__init__(gripping=True, verified=True)
+        self.stubborn = None
+
+    def apply(self, t_s, requests):
+        for req in requests:
+            if req.action is ClawAction.RELEASE and self.stubborn is None:
+                self.stubborn = req.claw
+        super().apply(t_s, requests)
+        if self.stubborn is not None and not self.pending_release(self.stubborn):
+            self.verified[self.stubborn] = False
+
+    def pending_release(self, claw):
+        return self.pending[claw] is not None and self.pending[claw][0] is ClawAction.RELEASE
+
+
+def test_crawl_seats_a_claw_again_beside_when_its_pull_test_does_not_pass():
+    ctrl = GaitController(PARAMS, ROBOT, BENNU)
+    claws = FailingAfterAMove()
+    record = []
+    run(ctrl, claws, int(3 * (PARAMS.verify_timeout_s + 4.0) / DT_S),
+        operator=lambda t: teleop(t, 0.015), ground=TerrainClass.ROCK, record=record)
+    claw = claws.stubborn
+    grips = []      # (time, foot target in base_link) of each grip of the stubborn claw
+    for t_s, step, status in record:
+        assert len(verified_claws(status)) >= 2      # the other two hold throughout
+        if step.diagnostics['crawl_claw'] == claw and step.diagnostics['crawl_phase'] == 'grip' \
+                and (not grips or t_s - grips[-1][0] > 1.0):
+            feet = KIN.fk_all(np.asarray(step.leg_positions_rad))
+            grips.append((t_s, feet[claw].copy()))
+    # Gripped, tested in vain for verify_timeout_s, released and carried aside, twice.
+    assert len(grips) >= 3
+    across = [float(np.linalg.norm(b[1][:2] - a[1][:2])) for a, b in zip(grips, grips[1:])]
+    assert all(d >= 0.5 * PARAMS.reseat_offset_m for d in across), across
+    assert grips[1][0] - grips[0][0] >= PARAMS.verify_timeout_s
+
+
+def test_a_holder_failing_mid_swing_puts_the_swinging_claw_down_where_it_is():
+    ctrl = GaitController(PARAMS, ROBOT, BENNU)
+    claws = ScriptedClaws(gripping=True, verified=True)
+    q, t, swinging = KIN.stance_q(), 0.0, None
+    for i in range(4000):
+        t = i * DT_S
+        out = ctrl.step(t, make_inputs(t, q, claws.status(), teleop(t, 0.015),
+                                       terrain(t, TerrainClass.ROCK)))
+        claws.apply(t, out.claw_requests)
+        q = out.leg_positions_rad
+        if out.diagnostics['crawl_phase'] == 'swing':
+            swinging = out.diagnostics['crawl_claw']
+            if t > 2.0:
+                break
+    assert swinging is not None
+    holder = next(c for c in CLAW_LEGS if c != swinging)
+    claws.failed.add(holder)
+    before = KIN.fk_all(np.asarray(q))[swinging]
+    out = ctrl.step(t + DT_S, make_inputs(t + DT_S, q, claws.status(), teleop(t, 0.015),
+                                          terrain(t, TerrainClass.ROCK)))
+    assert out.diagnostics['crawl_claw'] == swinging
+    assert out.diagnostics['crawl_phase'] == 'grip'
+    after = KIN.fk_all(np.asarray(out.leg_positions_rad))[swinging]
+    assert float(np.linalg.norm(after[:2] - before[:2])) < 0.01   # down where it is
+    assert after[2] < before[2]
+    assert out.body_twist.vx_m_s == 0.0
+
+
 def test_crawl_puts_a_claw_on_a_grasp_candidate_near_its_foothold():
     ctrl = GaitController(PARAMS, ROBOT, BENNU)
     claws = ScriptedClaws()
