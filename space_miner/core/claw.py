@@ -23,9 +23,16 @@ Per claw, a grip state machine (:class:`ClawMode`); its transitions come from fe
     GRIPPING/HOLDING -slip cue-> SLIPPING -regrasp, quiet, at force-> GRIPPING/HOLDING
     cannot reach force, cannot release, too many slips -> FAILED (keeps its command)
     sensor stale or NaN -> UNKNOWN (keeps its last safe command) -> back where it was
+    CLOSING/CONTACT/GRIPPING/HOLDING/SLIPPING -fingers at the end of the stroke->
+        RELEASING (nothing between them: never seated, or the pad torn off; a
+        ``grip_lost`` slip event), and it closes again only once its fingers are open
 
 Only a pull test (force feedback from the wrist) ever sets a verified holding force; a
-slip caps it at ``holding_safety_factor`` x the load at which the grip let go.
+slip caps it at ``holding_safety_factor`` x the load at which the grip let go. A grip torn
+off (by its pull test, or while slipping) is gripped again one regrasp step harder and
+its next test is no larger than ``holding_safety_factor`` x the load it tore at: it
+counts as verified (weak) only if that test holds. A running test follows a lower load
+asked for (the gait's bound on what the other grips may react), never a higher one.
 """
 
 from dataclasses import dataclass, field

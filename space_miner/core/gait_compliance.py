@@ -12,6 +12,9 @@ verified holding force; ``unverified_load_limit_n`` before the grip is verified)
 
     excess = F - F * min(1, F_target / |F|);    offset -= gain * K_cart^-1 excess
 
+While a claw is pull-tested (the body stands still) the other gripping legs are brought
+back to their full limit instead: the test's reaction is what they must hold.
+
 ``F`` is the force the leg exerts on its grip in base_link (``+z`` pulls the claw off the
 surface). Offsets are bounded by ``compliance_offset_max_m`` and cleared when a claw lets
 go.

@@ -13,6 +13,10 @@ above it, a wheel centre one wheel radius.
 - :class:`CrawlGait`: claw free-climbing, one claw at a time (release, carry, grip,
   verify) while the others hold; the body advances only while enough verified grips hold;
   with a zero twist it is the ``anchor`` gait (grips and verifies every working claw).
+  A claw whose pull test does not pass in ``verify_timeout_s`` is, while crawling, seated
+  again beside (``reseat_offset_m`` across its way out, alternating sides), in ``anchor``
+  gripped again where it is; a claw leaving while a holder lets go stays gripped (not yet
+  released) or is put down at once where it is (mid-swing).
 """
 
 from dataclasses import dataclass
