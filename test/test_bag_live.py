@@ -46,9 +46,10 @@ SPACING_TOL_MEDIAN_S = 0.005
 SPACING_TOL_P95_S = 0.030
 
 
-def _spin_for(executor, seconds, step=None):
+def _spin_for(executor, seconds, step=None, until=None):
+    """Spin for ``seconds`` of wall time, calling ``step(now)``; stop early once ``until()``."""
     end = time.monotonic() + seconds
-    while time.monotonic() < end:
+    while time.monotonic() < end and not (until is not None and until()):
         executor.spin_once(timeout_sec=0.005)
         if step is not None:
             step(time.monotonic())
@@ -109,10 +110,8 @@ def live_bag(tmp_path_factory):
         claws.publish(Float64MultiArray(data=[0.0 if el > 1.0 else 150.0, 150.0, 150.0]))
         load.publish(Float64(data=40.0 if 4.0 < el < 4.5 else 0.0))
 
-    wall_end = time.monotonic() + 30.0 * RUN_S
-    while time.monotonic() < wall_end and (sim_now[0] is None or sim_now[0] < RUN_S):
-        executor.spin_once(timeout_sec=0.005)
-        step(time.monotonic())
+    _spin_for(executor, 30.0 * RUN_S, step,
+              until=lambda: sim_now[0] is not None and sim_now[0] >= RUN_S)
     assert sim_now[0] is not None and sim_now[0] >= RUN_S, f'sim time {sim_now[0]}'
     counts = dict(rec.counts)
     for node in (stand_in, rec, sim):
