@@ -603,8 +603,7 @@ class ClawController:
                 # A test runs: a repeated request changes nothing, a lower one (the load the
                 # gait may apply now, e.g. bounded by what the other grips hold) lowers it.
                 if value < claw.pull_target_n:
-                    claw.pull_requested_n = value
-                    claw.pull_target_n = min(value, self.params.pull_test_max_load_n)
+                    self._set_pull_load(claw, value)
                 return ''
             if claw.reverify_n > 0.0:
                 claw.reverify_n = min(claw.reverify_n, value)   # due: likewise
@@ -800,32 +799,23 @@ class ClawController:
             elif c.position_m >= self.stroke_m - p.closed_margin_m:
                 events.append((DIAG_WARN, f'claw_controller: {c.name}',
                                'closed on nothing: releasing'))
-                c.emptied = True
-                c.requested_n = c.boost_n = c.target_n = 0.0
-                self._set_mode(c, ClawMode.RELEASING, t)
+                self._release_empty(c, t)
                 return
         elif c.mode in _SEATED and c.position_m >= self.stroke_m - p.closed_margin_m:
             # The fingers closed to their end: what they held is gone (a pad torn off, a
             # stone that came away). Nothing is held, whatever the squeeze reads.
             why = ''
+            torn_at = max(c.pull_peak_n if c.verifying else c.load_peak_n, c.load_n)
             if c.verifying or c.mode is ClawMode.SLIPPING:
                 # Torn off (by its pull test, or slipping): the next grip is tested below the
                 # load it let go at, and counts as verified only if that test holds.
-                peak = c.pull_peak_n if c.verifying else c.load_peak_n
-                c.tear_cap_n = p.holding_safety_factor * max(peak, c.load_n)
-                why = f' (torn off at {max(peak, c.load_n):.1f} N; next test at most ' \
-                      f'{c.tear_cap_n:.1f} N)'
+                c.tear_cap_n = p.holding_safety_factor * torn_at
+                why = f' (torn off at {torn_at:.1f} N; next test at most {c.tear_cap_n:.1f} N)'
             events.append((DIAG_WARN, f'claw_controller: {c.name}',
                            f'grip lost (closed on nothing) in {c.mode.value}: releasing{why}'))
             slips.append(SlipEvent(t, c.name, SlipCause.GRIP_LOST,
-                                   max(c.pull_peak_n, c.load_n) if c.verifying else c.load_n,
-                                   c.verifying))
-            self._end_pull(c)
-            c.verified_n = 0.0
-            c.reverify_n = c.tested_n = 0.0
-            c.requested_n = c.boost_n = c.target_n = 0.0
-            c.emptied = True
-            self._set_mode(c, ClawMode.RELEASING, t)
+                                   torn_at if c.verifying else c.load_n, c.verifying))
+            self._release_empty(c, t)
             return
         if c.mode is ClawMode.CONTACT and self._at_force(c):
             c.grip_position_m = c.position_m
@@ -1008,13 +998,26 @@ class ClawController:
 
     # --- pull test ------------------------------------------------------------------------
 
+    def _release_empty(self, c: _Claw, t: float) -> None:
+        """Open a claw that holds nothing: no test, no verification; it opens fully first."""
+        self._end_pull(c)
+        c.verified_n = 0.0
+        c.reverify_n = c.tested_n = 0.0
+        c.requested_n = c.boost_n = c.target_n = 0.0
+        c.emptied = True
+        self._set_mode(c, ClawMode.RELEASING, t)
+
+    def _set_pull_load(self, c: _Claw, load_n: float) -> None:
+        """Set the load [N] the running (or starting) pull test builds and holds."""
+        c.pull_requested_n = load_n
+        c.pull_target_n = min(load_n, self.params.pull_test_max_load_n)
+
     def _start_pull(self, c: _Claw, t: float, load_n: float) -> None:
         c.pull_asked_n = load_n
         if c.tear_cap_n > 0.0:
             load_n = min(load_n, c.tear_cap_n)
         c.verifying = True
-        c.pull_requested_n = load_n
-        c.pull_target_n = min(load_n, self.params.pull_test_max_load_n)
+        self._set_pull_load(c, load_n)
         c.pull_start_s = t
         c.pull_hold_start_s = None
         c.pull_hold_min_n = 0.0

@@ -415,10 +415,15 @@ class CrawlGait:
             return -float(offset[:2] @ np.array([twist.vx_m_s, twist.vy_m_s])) / speed
         return float(np.linalg.norm(offset[:2]))
 
+    def _held_besides(self, claws: Mapping[str, ClawStatus], moving: str | None) -> list:
+        """The verified claws other than ``moving``, or [] if fewer than the rule asks."""
+        held = [c for c in verified_claws(claws) if c != moving]
+        return held if len(held) >= self.guard.min_verified_grips else []
+
     def _body_twist(self, twist: BodyTwist, claws: Mapping[str, ClawStatus]) -> BodyTwist:
         moving = self.move.claw if self.move is not None else None
-        held = [c for c in verified_claws(claws) if c != moving]
-        if len(held) < self.guard.min_verified_grips:
+        held = self._held_besides(claws, moving)
+        if not held:
             return BodyTwist()
         direction = np.array([twist.vx_m_s, twist.vy_m_s])
         for claw in held:
@@ -485,9 +490,8 @@ class CrawlGait:
         status = claws.get(move.claw, ClawStatus())
         elapsed = t_s - move.since_s
         claw = move.claw
-        held = [c for c in verified_claws(claws) if c != claw]
-        if len(held) < self.guard.min_verified_grips and \
-                move.phase in (CrawlPhase.RELEASE, CrawlPhase.SWING):
+        if move.phase in (CrawlPhase.RELEASE, CrawlPhase.SWING) and \
+                not self._held_besides(claws, claw):
             # A holder let go (it slipped or failed) while this claw was leaving: it stays
             # (a release not yet done), or goes down at once where it is (mid-swing).
             if move.phase is CrawlPhase.RELEASE and status.gripping:

@@ -409,6 +409,11 @@ class World:
         self._act_wheel = np.array([aid(f'{w}_wheel_vel') for w in WHEEL_LEGS])
         self._act_adhesion = np.array([aid(f'{c}_adhesion') for c in CLAW_LEGS])
         self._act_finger = np.array([aid(f'{c}_finger_pos') for c in CLAW_LEGS])
+        # An empty claw's finger target: beyond the end stop by more than the joint's
+        # friction holds back, so the drive presses the fingers against it.
+        claw_cfg = self.robot.claw
+        self._finger_empty_m = claw_cfg.stroke_m + \
+            1.5 * claw_cfg.friction_n / CLAW_FINGER_KP_N_PER_M
         self._act_feed = aid('sampler_feed_pos')
         self._act_drill = aid('sampler_drill_vel')
         # Effort per joint in ALL_JOINTS order: the actuator driving it (claws: the plant).
@@ -707,7 +712,6 @@ class World:
         self._contact_kinds()
         kinds = self._contact_kind + self._tyre_kind
         claws_n = self._cmd.claws_n.tolist()
-        empty_m = cfg.stroke_m + 1.5 * cfg.friction_n / CLAW_FINGER_KP_N_PER_M
         for i, claw in enumerate(self._claws):
             claw.failed = self._failed[i]
             actual = claw.step(claws_n[i], dt)
@@ -716,8 +720,8 @@ class World:
             # Fingers closing on something stop against it, pressed in with the squeeze up
             # to HELD_STROKE_FRACTION of their travel; closing on nothing (the pad touches
             # nothing: never seated, or torn off) the drive presses them against the end
-            # stop of the stroke (beyond what the joint's friction holds back).
-            finger = empty_m if kind is None and actual > 0.0 else \
+            # stop of the stroke.
+            finger = self._finger_empty_m if kind is None and actual > 0.0 else \
                 cfg.stroke_m * HELD_STROKE_FRACTION * min(1.0, actual / cfg.grip_force_max_n)
             if (holding, finger) != self._last_claw_ctrl[i]:
                 d.ctrl[self._act_adhesion[i]] = min(max(holding, 0.0), cfg.grip_force_max_n)
