@@ -148,6 +148,8 @@ def test_crawl_across_rubble_on_bennu_never_lets_go(bennu_crawls, seed):
     assert s['rule_violations'] == 0, s['rule_violation_reasons']
     assert s['detached'] is False
     assert set(s['gait_time_s']) <= {'crawl', 'anchor', 'hold'}
+    if 'hold' in s['gait_time_s']:    # only once it cannot crawl (a claw is found failed)
+        assert run.harness.bus.values['gait_output'].cannot_crawl
     assert min(x[4] for x in run.samples) >= 2          # truth: two claws hold, always
 
 
@@ -180,6 +182,7 @@ def _anchored_on_the_two(run):
     verified = [st.claw for st in harness.bus.values['claw_output'].states
                 if st.verified_holding_n > 0.0]
     return (not s['detached'] and s['end_mode'] == 'hold' and grips['c2'].failed
+            and s['gait_time_s'].get('crawl', 0.0) > 10.0     # crawling when c2 failed
             and grips['c1'].gripping and grips['c3'].gripping and verified == ['c1', 'c3']
             and harness.bus.values['gait_output'].cannot_crawl)
 
