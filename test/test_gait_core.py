@@ -143,7 +143,8 @@ def test_parameters_load_from_the_ros_parameter_file():
 @pytest.mark.parametrize('key, value', [
     ('load_fraction', 0.7), ('min_verified_grips', 1), ('grip_force_n', 250.0),
     ('walk_pattern', 'gallop'), ('cmd_vel_timeout_s', float('nan')),
-    ('degraded_hold_after_anchor', 'yes'), ('switch_min_decisions', 2.5)])
+    ('degraded_hold_after_anchor', 'yes'), ('switch_min_decisions', 2.5),
+    ('reseat_offset_m', 0.2), ('reseat_offset_m', -0.01)])
 def test_a_bad_parameter_is_refused_naming_its_key(key, value):
     data = gait_params_to_dict(PARAMS)
     data[key] = value
