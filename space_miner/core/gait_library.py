@@ -416,7 +416,7 @@ class CrawlGait:
         return float(np.linalg.norm(offset[:2]))
 
     def _held_besides(self, claws: Mapping[str, ClawStatus], moving: str | None) -> list:
-        """The verified claws other than ``moving``, or [] if fewer than the rule asks."""
+        """Return the verified claws other than ``moving``, or [] if fewer than the rule asks."""
         held = [c for c in verified_claws(claws) if c != moving]
         return held if len(held) >= self.guard.min_verified_grips else []
 
