@@ -298,6 +298,25 @@ def test_open_claws_drift_off_kamooalewa_and_are_reported_detached():
     assert world.ground_truth().linear_velocity_m_s[2] > 0
 
 
+@pytest.mark.parametrize('gripped', [True, False])
+def test_escape_velocity_detaches_only_a_robot_that_nothing_holds(gripped):
+    # Kamo'oalewa's escape velocity is 4 cm/s: a kick of twice it (as a pad torn off by a
+    # pull test gives) is a swing about the grips while they hold, an escape when none does.
+    world = World(scenario('kamooalewa', 'rock'), start_grip_n=150.0 if gripped else 0.0)
+    escape = world.body.escape_velocity_m_s
+    world.data.qvel[world._base_vadr + 2] = 2.0 * escape
+    world.step(1)
+    assert world.ground_truth().linear_velocity_m_s[2] > escape
+    world.step(1000)   # 2 s
+    detached, reason = world.is_detached()
+    if gripped:
+        assert (detached, reason) == (False, '')
+        assert all(t.gripping for t in world.grip_truth().values())
+        assert abs(world.ground_truth().linear_velocity_m_s[2]) < 0.25 * escape
+    else:
+        assert detached and 'faster than the escape velocity' in reason
+
+
 @pytest.mark.parametrize('kind, holds', [('rock', True), ('regolith', False)])
 def test_a_claw_on_regolith_slips_under_a_pull_a_claw_on_rock_holds(kind, holds):
     world = World(scenario('kamooalewa', kind))

@@ -979,12 +979,12 @@ class World:
         gt = self.data.qpos[self._base_qadr:self._base_qadr + 3].tolist()
         vz = float(self.data.qvel[self._base_vadr + 2])
         reason = ''
+        holds = False
+        for kind, claw in zip(self._contact_kind, self._claws):
+            if kind is not None and self._grip_fraction[kind] * claw.force_n >= HOLD_MIN_N:
+                holds = True
+                break
         if self.body.requires_grip:
-            holds = False
-            for kind, claw in zip(self._contact_kind, self._claws):
-                if kind is not None and self._grip_fraction[kind] * claw.force_n >= HOLD_MIN_N:
-                    holds = True
-                    break
             if holds:
                 self._last_hold_s = now
             elif now - self._last_hold_s > DETACH_NO_GRIP_S:
@@ -999,7 +999,11 @@ class World:
                           f'(more than {DETACH_HEIGHT_M:g} m)')
         if not reason and not self.terrain.contains(gt[0], gt[1]):
             reason = f'the robot left the terrain patch at ({gt[0]:.2f}, {gt[1]:.2f}) m'
-        if not reason and vz > self.body.escape_velocity_m_s:
+        # Escape is free flight: while a claw holds, the body's velocity away from the
+        # surface is a swing about its grips, however fast (a pad torn off by a pull test
+        # kicks the body at several cm/s, more than Kamo'oalewa's 4 cm/s escape velocity);
+        # the grips stop it or are torn off, and then this catches it.
+        if not reason and not holds and vz > self.body.escape_velocity_m_s:
             reason = (f'moving away from the surface at {vz:.3f} m/s, faster than the '
                       f'escape velocity {self.body.escape_velocity_m_s:g} m/s')
         if reason:
