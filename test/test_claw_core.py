@@ -536,6 +536,33 @@ def test_tangential_load_beyond_friction_and_verified_grip_is_a_slip(
     assert state.mode is ClawMode.HOLDING and state.verified_holding_n == verified_n
 
 
+def test_an_overload_carried_without_slipping_verifies_the_grip_instead_of_failing_it():
+    # A push on the body loads a grip beyond friction and its verified holding and keeps it
+    # there; the joint never opens and the load is steady: the grip holds it.
+    rig = Rig(14)
+    rig.grip('c1', 100.0)
+    rig.run(1.5, [ClawRequest.verify('c1', 40.0)])
+    assert rig.out.state('c1').verified_holding_n < 41.0
+    rig.run(PARAMS.unload_grace_s)
+    slips, modes = [], set()
+    for _ in range(int((2.0 * PARAMS.slip_timeout_s + 1.0) / DT_S)):
+        rig.tangential_n['c1'] = min(rig.tangential_n['c1'] + 100.0 * DT_S, 60.0)
+        slips += rig.step().slip_events
+        modes.add(rig.out.state('c1').mode)
+    # Verified at the least overload of each window: the one the ramp was still climbing
+    # through, then the 60 N it settled at.
+    assert 1 <= len(slips) <= 2 and {e.cause for e in slips} == {SlipCause.FRICTION_RATIO}
+    assert ClawMode.FAILED not in modes
+    state = rig.out.state('c1')
+    assert state.mode is ClawMode.HOLDING
+    assert 55.0 <= state.verified_holding_n <= 60.5
+    # A real slip afterwards is still one: the joint opens, the grip is regrasped.
+    rig.position_m['c1'] -= 2.0 * PARAMS.slip_displacement_m
+    outs = rig.run(0.1)
+    assert [e.cause for o in outs for e in o.slip_events] == [SlipCause.DISPLACEMENT]
+    assert rig.out.state('c1').mode is ClawMode.SLIPPING
+
+
 @pytest.mark.parametrize('unload_n_per_s, slip', [(1e9, False), (100.0, False)])
 def test_taking_a_passed_pull_test_off_is_not_a_slip(unload_n_per_s, slip):
     rig = Rig(15)

@@ -21,6 +21,8 @@ Per claw, a grip state machine (:class:`ClawMode`); its transitions come from fe
     OPEN -grip-> CLOSING -squeeze >= contact-> CONTACT -at force-> GRIPPING
     GRIPPING -pull test passed-> HOLDING (verified)      any -release-> RELEASING -> OPEN
     GRIPPING/HOLDING -slip cue-> SLIPPING -regrasp, quiet, at force-> GRIPPING/HOLDING
+    SLIPPING on an overload alone (joint still, load steady) for slip_timeout_s -> HOLDING,
+        verified at the least overload it carried (the world ran the pull test)
     cannot reach force, cannot release, too many slips -> FAILED (keeps its command)
     sensor stale or NaN -> UNKNOWN (keeps its last safe command) -> back where it was
     CLOSING/CONTACT/GRIPPING/HOLDING/SLIPPING -fingers at the end of the stroke->
@@ -452,6 +454,7 @@ class _Claw:
     slip_quiet_since_s: float = 0.0
     slip_anchor_m: float = 0.0
     slip_by_ratio: bool = False
+    overload_min_n: float = 0.0   # least tangential overload held while slipping by ratio
     regrasp_at_s: float = 0.0
     regrasps: int = 0
     last_slip_s: float = -math.inf
@@ -877,11 +880,19 @@ class ClawController:
         return peak >= p.load_drop_min_load_n and \
             peak - c.load_n > max(p.load_drop_min_n, p.load_drop_fraction * peak)
 
-    def _ratio_exceeded(self, c: _Claw) -> bool:
-        """Tangential load beyond the friction bound on the normal plus the verified grip."""
+    def _grip_shear_n(self, c: _Claw) -> float:
+        """Tangential load beyond what friction on the normal load carries: the grip's [N]."""
         fx, fy, fz = c.force_n
-        tangential = math.hypot(fx, fy)
-        return tangential > self.params.friction_ratio_bound * max(fz, 0.0) + c.verified_n
+        return math.hypot(fx, fy) - self.params.friction_ratio_bound * max(fz, 0.0)
+
+    def _ratio_exceeded(self, c: _Claw) -> bool:
+        """Tangential load beyond the friction bound on the normal plus the verified grip.
+
+        By more than ``pull_tolerance_n``, the band a test load counts as reached in: a grip
+        verified at the load it carries (a test, an overload held) is not overloaded by its
+        noise.
+        """
+        return self._grip_shear_n(c) > c.verified_n + self.params.pull_tolerance_n
 
     def _on_slip(self, c: _Claw, t: float, cause: SlipCause, slips: list,
                  events: list) -> None:
@@ -944,6 +955,7 @@ class ClawController:
         c.regrasp_at_s = t
         c.slip_quiet_since_s = t
         c.slip_anchor_m = c.position_m
+        c.overload_min_n = self._grip_shear_n(c)
         c.cue_since_s = None
         self._set_mode(c, ClawMode.SLIPPING, t)
 
@@ -960,6 +972,8 @@ class ClawController:
                               slips, events)
                 return
             quiet = not self._ratio_exceeded(c)
+            if not quiet:
+                c.overload_min_n = min(c.overload_min_n, self._grip_shear_n(c))
         else:
             moving = abs(c.position_m - c.slip_anchor_m) > 0.5 * p.slip_displacement_m
             if moving:
@@ -983,7 +997,28 @@ class ClawController:
                 self._start_pull(c, t, c.reverify_n)   # the re-test after a regrasp
                 c.reverify_n = 0.0
         elif t - c.slip_start_s >= p.slip_timeout_s:
-            self._fail(c, t, f'still slipping after {p.slip_timeout_s:g} s', events)
+            if c.slip_by_ratio:
+                self._overload_held(c, t, events)
+            else:
+                self._fail(c, t, f'still slipping after {p.slip_timeout_s:g} s', events)
+
+    def _overload_held(self, c: _Claw, t: float, events: list) -> None:
+        """End an overload that never moved the grip: force feedback has shown it holds.
+
+        A tangential load beyond friction and the verified grip, carried for
+        ``slip_timeout_s`` with the joint still and the load steady, is a pull test the
+        world ran: the grip holds at least the least overload carried, and that is what it
+        is verified for (never less than before). A real slip opens the joint or drops the
+        load and is handled as one.
+        """
+        c.verified_n = max(c.verified_n, c.overload_min_n)
+        c.slip_by_ratio = False
+        c.grip_position_m = c.position_m
+        c.load_peak_n = c.load_n
+        self._set_mode(c, ClawMode.HOLDING if c.verified_n > 0.0 else ClawMode.GRIPPING, t)
+        events.append((DIAG_OK, f'claw_controller: {c.name}',
+                       f'overload held {self.params.slip_timeout_s:g} s without slipping: '
+                       f'verified {c.verified_n:.1f} N'))
 
     def _raise_target(self, c: _Claw) -> bool:
         """Raise the squeeze target by one regrasp step within both limits; True if raised."""
