@@ -681,6 +681,33 @@ def _release_run(load_n, steps):
     return record
 
 
+@pytest.mark.parametrize('holder_load_n, body_moves', [(3.0, True), (8.0, False)])
+def test_the_body_stands_while_a_claw_is_in_the_air_and_a_holder_is_overloaded(
+        holder_load_n, body_moves):
+    # Verified at 10 N, a holder may carry 5 N. While a claw swings, the two holders are all
+    # there is: moving the body on past a holder's limit would load it until its pad tears.
+    ctrl = GaitController(PARAMS, ROBOT, BENNU, release_load_check=True)
+    claws = ScriptedClaws(gripping=True, verified=True, holding_n=10.0)
+    q = KIN.stance_q()
+    swinging, phase, moving = [], 'idle', ''
+    for i in range(int(12.0 / DT_S)):
+        t = i * DT_S
+        in_air = phase == 'swing'          # as the last step left it
+        forces = {c: (0.0, 0.0, -(holder_load_n if in_air and c != moving else 1.0))
+                  for c in CLAW_LEGS}
+        out = ctrl.step(t, make_inputs(t, q, claws.status(), teleop(t, 0.015),
+                                       terrain(t, TerrainClass.ROCK), forces=forces))
+        phase, moving = out.diagnostics['crawl_phase'], out.diagnostics['crawl_claw']
+        if in_air and phase == 'swing':
+            swinging.append(out.body_twist.vx_m_s)
+        claws.apply(t, out.claw_requests)
+        q = out.leg_positions_rad
+    assert len(swinging) > 10                  # claws did swing
+    assert any(v > 0.0 for v in swinging) is body_moves
+    if not body_moves:
+        assert all(v == 0.0 for v in swinging)
+
+
 def test_an_unloading_timeout_refuses_the_release_and_keeps_the_grip():
     # Every leg keeps 15 N on its wrist, whatever the compliance does: unloading times out,
     # and 15 N is more than half the 20 N of verified holding that would stay.

@@ -420,10 +420,19 @@ class CrawlGait:
         held = [c for c in verified_claws(claws) if c != moving]
         return held if len(held) >= self.guard.min_verified_grips else []
 
-    def _body_twist(self, twist: BodyTwist, claws: Mapping[str, ClawStatus]) -> BodyTwist:
+    def _body_twist(self, twist: BodyTwist, claws: Mapping[str, ClawStatus],
+                    loads_n: Mapping[str, float] | None) -> BodyTwist:
         moving = self.move.claw if self.move is not None else None
         held = self._held_besides(claws, moving)
         if not held:
+            return BodyTwist()
+        if loads_n is not None and self.move is not None \
+                and self.move.phase in (CrawlPhase.SWING, CrawlPhase.GRIP) and any(
+                    loads_n.get(c, 0.0) > self.guard.load_fraction * claws[c].verified_holding_n
+                    for c in held):
+            # A claw in the air, the two holders all there is, one of them loaded beyond its
+            # limit (the compliance offsets saturated): moving the body on would load it
+            # further, until its pad tears off. Stand until the claw is down or it relieves.
             return BodyTwist()
         direction = np.array([twist.vx_m_s, twist.vy_m_s])
         for claw in held:
@@ -449,7 +458,7 @@ class CrawlGait:
         """
         p = self.params
         twist = self.limit(twist)
-        body = self._body_twist(twist, claws)
+        body = self._body_twist(twist, claws, loads_n)
         moving_claw = self.move.claw if self.move is not None else None
         for leg in LEG_ORDER:
             if leg in WHEEL_LEGS:
