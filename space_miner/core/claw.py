@@ -989,10 +989,8 @@ class ClawController:
                 if not self._regrasp(c, t, 'still slipping', events):
                     return
         if t - c.slip_quiet_since_s >= p.slip_clear_s and self._at_force(c):
-            c.grip_position_m = c.position_m
-            c.load_peak_n = c.load_n
             c.last_slip_s = t
-            self._set_mode(c, ClawMode.HOLDING if c.verified_n > 0.0 else ClawMode.GRIPPING, t)
+            self._end_slip(c, t)
             if c.reverify_n > 0.0:
                 self._start_pull(c, t, c.reverify_n)   # the re-test after a regrasp
                 c.reverify_n = 0.0
@@ -1012,13 +1010,16 @@ class ClawController:
         load and is handled as one.
         """
         c.verified_n = max(c.verified_n, c.overload_min_n)
-        c.slip_by_ratio = False
-        c.grip_position_m = c.position_m
-        c.load_peak_n = c.load_n
-        self._set_mode(c, ClawMode.HOLDING if c.verified_n > 0.0 else ClawMode.GRIPPING, t)
+        self._end_slip(c, t)
         events.append((DIAG_OK, f'claw_controller: {c.name}',
                        f'overload held {self.params.slip_timeout_s:g} s without slipping: '
                        f'verified {c.verified_n:.1f} N'))
+
+    def _end_slip(self, c: _Claw, t: float) -> None:
+        """Leave SLIPPING: the grip is where the joint is now, the load as it is now."""
+        c.grip_position_m = c.position_m
+        c.load_peak_n = c.load_n
+        self._set_mode(c, ClawMode.HOLDING if c.verified_n > 0.0 else ClawMode.GRIPPING, t)
 
     def _raise_target(self, c: _Claw) -> bool:
         """Raise the squeeze target by one regrasp step within both limits; True if raised."""
