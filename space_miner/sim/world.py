@@ -954,6 +954,10 @@ class World:
             out.append((holding >= HOLD_MIN_N, holding))
         return tuple(out)
 
+    def _a_claw_holds(self) -> bool:
+        """Whether any claw truly holds (:meth:`holding_truth`)."""
+        return any(gripping for gripping, _ in self.holding_truth())
+
     def external_load_n(self) -> float:
         """Return the true external load the claws must hold against [N].
 
@@ -979,13 +983,8 @@ class World:
         gt = self.data.qpos[self._base_qadr:self._base_qadr + 3].tolist()
         vz = float(self.data.qvel[self._base_vadr + 2])
         reason = ''
-        holds = False
-        for kind, claw in zip(self._contact_kind, self._claws):
-            if kind is not None and self._grip_fraction[kind] * claw.force_n >= HOLD_MIN_N:
-                holds = True
-                break
         if self.body.requires_grip:
-            if holds:
+            if self._a_claw_holds():
                 self._last_hold_s = now
             elif now - self._last_hold_s > DETACH_NO_GRIP_S:
                 reason = f'no claw has held for more than {DETACH_NO_GRIP_S:g} s'
@@ -1003,7 +1002,7 @@ class World:
         # surface is a swing about its grips, however fast (a pad torn off by a pull test
         # kicks the body at several cm/s, more than Kamo'oalewa's 4 cm/s escape velocity);
         # the grips stop it or are torn off, and then this catches it.
-        if not reason and not holds and vz > self.body.escape_velocity_m_s:
+        if not reason and vz > self.body.escape_velocity_m_s and not self._a_claw_holds():
             reason = (f'moving away from the surface at {vz:.3f} m/s, faster than the '
                       f'escape velocity {self.body.escape_velocity_m_s:g} m/s')
         if reason:
