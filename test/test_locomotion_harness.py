@@ -136,13 +136,9 @@ def _rubble_crawl(seed, body='bennu', time_limit_s=60.0, faults=()):
                          time_limit_s, faults=faults, seed=seed))
 
 
-def _bennu_crawl(seed, time_limit_s=60.0, faults=()):
-    return _rubble_crawl(seed, 'bennu', time_limit_s, faults)
-
-
 @pytest.fixture(scope='module')
 def bennu_crawls():
-    return {seed: _bennu_crawl(seed) for seed in CRAWL_SEEDS}
+    return {seed: _rubble_crawl(seed) for seed in CRAWL_SEEDS}
 
 
 @pytest.fixture(scope='module')
@@ -199,7 +195,7 @@ CLAW_FAILURE = ({'at_s': 15.0, 'kind': 'claw_failure', 'claw': 'c2'},)
 
 @pytest.fixture(scope='module')
 def claw_failures():
-    return {seed: _bennu_crawl(seed, 40.0, faults=CLAW_FAILURE) for seed in CRAWL_SEEDS}
+    return {seed: _rubble_crawl(seed, 'bennu', 40.0, CLAW_FAILURE) for seed in CRAWL_SEEDS}
 
 
 def _anchored_on_the_two(run):
