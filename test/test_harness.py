@@ -158,3 +158,43 @@ def test_the_rule_weighs_holding_against_the_true_external_load():
     assert summary['min_true_holding_margin'] is not None
     assert summary['min_true_holding_margin'] < 3 * 150.0 / 50.0 + 1e-9
     assert world.external_load_n() == 0.0  # the push is over
+
+
+def _anchored_on_rock(boast):
+    """Bennu rock, the stack anchoring (pull tests), the claw core over-reporting ``boast``x."""
+    from dataclasses import replace
+
+    from space_miner.sim.components import stack_components
+
+    scenario = parse_scenario({
+        'name': 'anchor_rock', 'body': 'bennu', 'seed': 4, 'latitude_deg': 0,
+        'terrain': {'size_m': [6, 6], 'resolution_m': 0.05,
+                    'regions': [{'kind': 'rock', 'center': [0, 0], 'radius': 2.0}]},
+        'mission': {'start': [0, 0, 0], 'waypoints': [], 'sample_sites': [],
+                    'sample_target_g': 0, 'time_limit_s': 8.0}}, 'test')
+    harness = Harness(scenario, [], HarnessConfig(camera=None))
+    claw, estimator, gait = stack_components(scenario, harness.world, gait_request='anchor')
+    core_step = claw.controller.step
+
+    def over_reporting_step(t_s, sensors, requests=()):
+        out = core_step(t_s, sensors, requests)
+        states = tuple(replace(st, verified_holding_n=boast * st.verified_holding_n)
+                       for st in out.states)
+        return replace(out, states=states)
+
+    claw.controller.step = over_reporting_step
+    harness.components = [claw, estimator, gait]
+    return harness.run()
+
+
+@pytest.mark.parametrize('boast', [1.0, 5.0])
+def test_the_judge_counts_a_claw_core_that_over_reports_its_grips(boast):
+    # Rock holds 150 N at a 150 N squeeze; a 40 N pull test verifies about 38 N. Five times
+    # that is more than the world holds: every claw the core over-reports is a breach.
+    summary = _anchored_on_rock(boast)
+    if boast == 1.0:
+        assert summary['rule_violations'] == 0 and summary['belief_breaches'] == 0
+        return
+    assert summary['belief_breaches'] >= 2
+    assert summary['rule_violations'] >= summary['belief_breaches']
+    assert any('truly holds' in r for r in summary['rule_violation_reasons'])

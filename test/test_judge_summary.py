@@ -2,11 +2,12 @@
 """The never-detach judge counts what breaks the rule; summaries are complete and atomic."""
 
 import json
+import math
 from types import SimpleNamespace
 
 import pytest
 
-from space_miner.sim.judge import ClawTruth, NeverDetachJudge
+from space_miner.sim.judge import BELIEF_LAG_S, ClawTruth, NeverDetachJudge
 from space_miner.sim.summary import build_summary, grade, REQUIRED_KEYS, write_json
 
 DT = 0.002
@@ -114,3 +115,43 @@ def test_write_json_is_atomic_and_a_failed_write_keeps_the_old_file(tmp_path):
         write_json(path, {'bad': float('nan')})
     assert path.read_text() == before
     assert [p.name for p in path.parent.iterdir()] == ['summary.json']  # no temp left
+
+
+# --- verified means tested: what the stack believes, held against the truth ----------------
+
+def test_a_claw_believed_to_hold_more_than_it_does_is_one_violation_past_the_lag():
+    judge = NeverDetachJudge(requires_grip=True)
+    truth = _claws(150, 150, 30)
+    honest = {'c1': 38.0, 'c2': 38.0, 'c3': 25.0}
+    boast = {'c1': 38.0, 'c2': 38.0, 'c3': 38.0}     # c3 holds 30 N
+    lag_steps = round(BELIEF_LAG_S / DT)
+    t = 0.0
+    for _ in range(50):
+        assert judge.step(t, DT, truth, 0.0, None, honest)
+        t += DT
+    # A grip the world took away is seen late: within the lag it is not yet a breach.
+    for _ in range(lag_steps):
+        assert judge.step(t, DT, truth, 0.0, None, boast)
+        t += DT
+    assert judge.verdict.violations == 0
+    for _ in range(100):   # believed on: one episode, however long
+        assert not judge.step(t, DT, truth, 0.0, None, boast)
+        t += DT
+    v = judge.verdict
+    assert v.violations == 1 and v.belief_breaches == 1
+    assert 'c3 verified at 38.0 N but truly holds 30.0 N' in v.reasons[0]
+    for _ in range(10):
+        assert judge.step(t, DT, truth, 0.0, None, honest)
+        t += DT
+    for _ in range(lag_steps + 1):   # a second episode counts again
+        judge.step(t, DT, truth, 0.0, None, {'c1': 151.0, 'c2': 0.0, 'c3': math.nan})
+        t += DT
+    # c1 above its truth; c3's NaN is no claim (the gait never counts it as verified).
+    assert judge.verdict.belief_breaches == 2
+
+
+def test_belief_is_judged_on_every_body():
+    judge = NeverDetachJudge(requires_grip=False)
+    for k in range(100):
+        judge.step(k * DT, DT, _claws(0, 0, 0), 0.0, None, {'c1': 10.0, 'c2': 0, 'c3': 0})
+    assert judge.verdict.violations == 1 and judge.verdict.belief_breaches == 1

@@ -105,6 +105,7 @@ class ClawComponent:
         self.slips.extend(out.slip_events)
         bus.values['claw_output'] = out
         bus.values['claw_slips'] = self.slips
+        bus.claw_verified_n = {st.claw: st.verified_holding_n for st in out.states}
         bus.commands[itf.CLAW_COMMANDS.name] = np.asarray(out.effort_commands_n)
 
 

@@ -47,9 +47,11 @@ class Bus:
     ``commands`` maps a command topic name (interfaces.COMMAND_JOINTS) to the array a
     component wants applied; ``mode`` is the gait mode (for gait_time_s and end_mode);
     ``external_load_n`` the load the stack commands (sampling reaction), for components
-    that need it; ``verified_holding_n`` the claws' verified holding forces (the summary's
-    holding margin; the rule itself is judged against the world's true load);
-    ``values`` holds component outputs by name.
+    that need it; ``verified_holding_n`` the claws' verified holding forces as the gait
+    last saw them (the summary's holding margin; the rule itself is judged against the
+    world's true load); ``claw_verified_n`` the claw controller's verified holding per claw
+    as of its latest step (what the stack believes; the judge holds it against the truth
+    every physics step); ``values`` holds component outputs by name.
     """
 
     t_s: float = 0.0
@@ -59,6 +61,7 @@ class Bus:
     mode: str = 'hold'
     external_load_n: float = 0.0
     verified_holding_n: dict | None = None
+    claw_verified_n: dict | None = None
     mission: MissionState = field(default_factory=MissionState)
     values: dict = field(default_factory=dict)
 
@@ -179,7 +182,7 @@ class Harness:
                     claw_truth[claw] = held
                     truths[claw] = ClawTruth(*held)
             judge.step(world.time_s, dt, truths, world.external_load_n(),
-                       bus.verified_holding_n)
+                       bus.verified_holding_n, bus.claw_verified_n)
             detached, why = world.is_detached()
             if detached:
                 end_reason = f'detached: {why}'
@@ -201,6 +204,7 @@ class Harness:
         extra = {
             'rule_violation_time_s': round(verdict.violation_time_s, 6),
             'rule_violation_reasons': list(verdict.reasons),
+            'belief_breaches': verdict.belief_breaches,
             'min_true_holding_margin': verdict.min_margin_true,
             'real_time_factor': round(t_end / wall_s, 3) if wall_s > 0 else None,
             'faults': [f.kind for f in self.scenario.faults],
