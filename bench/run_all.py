@@ -5,6 +5,8 @@ Each ``bench/bench_*.py`` module has ``run() -> dict[str, float]``: named figure
 their units in the key (``claw_step_us``, ``physics_realtime_factor_x``). The figures of
 all modules are merged into one flat JSON object, written atomically, and the previous
 run's figures are shown beside the new ones so a change can be compared with the last.
+When one run measured both, the ratio of each whole-stack harness real-time factor to the
+bare physics' (``physics_rtf_rubble_2ms_x``) is added as ``harness_<scenario>_over_physics_ratio``.
 """
 
 import importlib.util
@@ -45,6 +47,13 @@ def main(argv: list | None = None) -> int:
             print(f'   {key:48s} {value:12.4g}{was}', flush=True)
         figures.update(result)
         print(f'   ({time.perf_counter() - start:.1f} s)', flush=True)
+    physics = figures.get('physics_rtf_rubble_2ms_x')
+    for key in ('default', 'moon'):   # the whole stack's share of the bare physics' speed
+        harness = figures.get(f'harness_rtf_{key}_x')
+        if physics and harness:
+            figures[f'harness_{key}_over_physics_ratio'] = harness / physics
+            print(f"   {f'harness_{key}_over_physics_ratio':48s} "
+                  f"{figures[f'harness_{key}_over_physics_ratio']:12.4g}", flush=True)
     merged = dict(previous)
     merged.update(figures)
     merged['_machine'] = (f'{platform.machine()} {os.cpu_count()} cores, '

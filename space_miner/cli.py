@@ -123,17 +123,20 @@ def _eval_worker(index: int, path: str, seed: int | None, time_limit_s: float | 
 
 
 #: The columns of ``space-miner eval``'s table.
-EVAL_COLUMNS = ('scenario', 'success', 'as expected', 'end mode', 'sim s', 'distance m',
-                'sample g', 'target g', 'violations', 'detached', 'est. error m', 'reason')
+EVAL_COLUMNS = ('scenario', 'success', 'as expected', 'end mode', 'sim s', 'real-time x',
+                'distance m', 'sample g', 'target g', 'violations', 'detached', 'est. error m',
+                'reason')
 
 
 def eval_row(summary: dict, scenario) -> tuple:
     """Return one scenario's row of the eval table (texts, EVAL_COLUMNS order)."""
     s = summary
     error = s.get('final_estimation_error_m')
+    rtf = s.get('real_time_factor')
     return (str(s.get('scenario')), str(s.get('success')), str(s.get('expected_outcome_met')),
             str(s.get('end_mode')), f"{s.get('sim_time_s', 0):.1f}",
-            f"{s.get('distance_m', 0):.2f}", f"{s.get('total_sample_g', 0):.1f}",
+            '-' if rtf is None else f'{rtf:.1f}', f"{s.get('distance_m', 0):.2f}",
+            f"{s.get('total_sample_g', 0):.1f}",
             f'{scenario.mission.sample_target_g:g}', str(s.get('rule_violations')),
             str(s.get('detached')), '-' if error is None else f'{error:.3f}',
             str(s.get('reason')))
@@ -171,6 +174,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     limits = [args.time_limit or sc.mission.time_limit_s for sc in scenarios]
     summaries: list = [None] * len(scenarios)
     context = multiprocessing.get_context('spawn')
+    wall0 = time.perf_counter()
     with context.Manager() as manager, Progress(
             TextColumn('{task.description:28s}'), BarColumn(),
             TextColumn('{task.completed:7.1f}/{task.total:.0f} s sim'), TimeElapsedColumn(),
@@ -205,6 +209,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     for row in rows:
         table.add_row(*row)
     console.print(table)
+    wall_s = time.perf_counter() - wall0
+    sim_s = sum(float(x.get('sim_time_s') or 0.0) for x in summaries)
+    console.print(f'{len(summaries)} run(s): {sim_s:.0f} s simulated in {wall_s:.0f} s of wall '
+                  f'time with {args.jobs} job(s): {sim_s / max(wall_s, 1e-9):.1f}x real time '
+                  'overall')
     if args.json:
         write_json(args.json, summaries)
         console.print(f'summaries written to {args.json}')
