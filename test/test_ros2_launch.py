@@ -227,6 +227,29 @@ def test_stack_launch_ends_every_process_cleanly_on_sigint(stack):
     _ended_cleanly(stack, rc, len(STACK_NODES))
 
 
+# --- sim.launch.py: Ctrl-C ------------------------------------------------------------------
+
+def test_sim_launch_ends_every_process_cleanly_on_sigint_and_the_summary_says_so(
+        env, probe, tmp_path):
+    # (A second Shutdown from the sim node's exit, while the launch was already shutting
+    # down, once made a clean Ctrl-C return 1.)
+    summary = tmp_path / 'summary.json'
+    launch = Launch(env, 'sim.launch.py', [
+        'description:=false', 'body:=moon', 'camera_width_px:=160', 'camera_height_px:=120',
+        f'summary:={summary}'], tmp_path)
+    try:
+        _wait_up(probe, launch, (SIM_NODE, *STACK_NODES))
+        rc = launch.interrupt(60.0)
+        _ended_cleanly(launch, rc, 1 + len(STACK_NODES))
+        assert 'simulation stopped' not in launch.output()  # no error from the sim node
+        written = json.loads(summary.read_text())
+        assert written['reason'] == 'stopped before the run was over'
+        assert written['scenario'] == 'body_moon'  # body:=moon chose its scenario
+        assert written['success'] is False
+    finally:
+        launch.kill()
+
+
 # --- sim.launch.py: the README's make route -------------------------------------------------
 
 def _readme_route() -> list:
