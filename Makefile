@@ -67,7 +67,7 @@ $(STAMP): $(SYSTEM_STAMP) requirements.txt requirements-dev.txt setup.py package
 
 # ROS 2 Jazzy's launch system and ros2 command line: a sourced ROS 2 install's when .venv's
 # Python already imports launch_ros, else installed into .venv by $(ROS2_PYTHON)/install.sh
-# (about a minute once; then a no-op). Then .venv is made an ament prefix for this checkout
+# (about 1.5 min once; then a no-op). Then .venv is made an ament prefix for this checkout
 # (the package index entry, share/space_miner/{package.xml,config,urdf,launch/*} and
 # lib/space_miner/<console script>, all symlinks, so edits need no rebuild): with
 # AMENT_PREFIX_PATH=$(VENV), `ros2 launch space_miner sim.launch.py` runs this checkout.
