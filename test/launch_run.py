@@ -243,27 +243,36 @@ class Probe:
         return {name: parameter_value_to_python(value)
                 for name, value in zip(names, response.values)}
 
-    def receive(self, specs: list, timeout_s: float, until=None) -> dict:
+    def receive(self, specs: list, timeout_s: float, until=None, first_only=False) -> dict:
         """Subscribe to ``specs`` (interfaces.TopicSpec) as the contract says; collect.
 
         Each subscription has the contract's type and subscriber QoS. Spins until
         ``until(got)`` holds (default: every topic carried a message) or ``timeout_s`` [s]
-        passes, and returns ``got``: ``{topic: [messages]}`` (the last 50 of each).
+        passes, and returns ``got``: ``{topic: [messages]}`` (the last 50 of each). With
+        ``first_only`` a topic's subscription goes as soon as it has carried a message, so
+        the probe does not load a busy graph with the 250 Hz streams it has already seen.
         """
         from space_miner import interfaces as itf
 
         got = {spec.name: [] for spec in specs}
-        subscriptions = []
+        live = {}
         for spec in specs:
             def on_message(msg, name=spec.name):
                 got[name] = got[name][-49:] + [msg]
-            subscriptions.append(self.node.create_subscription(
-                itf.msg_class(spec.msg_type), spec.name, on_message, spec.qos.to_rclpy()))
+            live[spec.name] = self.node.create_subscription(
+                itf.msg_class(spec.msg_type), spec.name, on_message, spec.qos.to_rclpy())
         until = until or (lambda seen: all(seen.values()))
+
+        def done():
+            if first_only:
+                for name in [n for n in live if got[n]]:
+                    self.node.destroy_subscription(live.pop(name))
+            return until(got)
+
         try:
-            self.spin_until(lambda: until(got), timeout_s)
+            self.spin_until(done, timeout_s)
         finally:
-            for subscription in subscriptions:
+            for subscription in live.values():
                 self.node.destroy_subscription(subscription)
         return got
 

@@ -331,7 +331,7 @@ def test_sim_launch_every_contract_stream_flows_with_its_type_and_qos(mission, p
     assert itf.JOINT_STATES.name in checked and itf.CLOCK.name in checked
     streams = [t for t in itf.TOPICS if t.publisher != 'operator' and
                (t.rate_hz > 0 or t.qos is itf.LATCHED_QOS)]
-    got = probe.receive(streams, FLOW_S)
+    got = probe.receive(streams, FLOW_S, first_only=True)  # light on the running mission
     silent = [t.name for t in streams if not got[t.name]]
     assert not silent, f'no message within {FLOW_S:g} s on {silent}'
     joint_names = list(got[itf.JOINT_STATES.name][-1].name)
@@ -366,7 +366,7 @@ def test_readme_ros2_param_describe_shows_the_declared_range(mission, env):
 def test_readme_ros2_topic_hz_in_sim_time_is_the_contract_rate(mission, env):
     for command in _route('ros2 topic hz'):
         topic = next(a for a in command[2:] if a.startswith('/'))
-        out = ros2_for(env, 15.0, *command)
+        out = ros2_for(env, 20.0, *command)
         rates = [float(r) for r in re.findall(r'average rate: ([0-9.]+)', out)]
         assert rates, f'ros2 {" ".join(command)} printed no rate:\n{out[-2000:]}'
         nominal = itf.topic(topic).rate_hz
