@@ -15,10 +15,8 @@ A bag cut short by SIGKILL keeps every chunk flushed before the kill (the record
 flushes every second); ``space-miner analyze`` reads it up to its last whole record.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 import importlib
-import json
-import math
 import os
 from pathlib import Path
 import signal
@@ -32,7 +30,11 @@ import numpy as np
 
 from space_miner import interfaces as itf
 from space_miner.core.scenario import load_scenario
-from space_miner.sim.summary import build_summary, write_json, write_text
+from space_miner.sim.run_record import Progress, RunRecord, write_markdown
+from space_miner.sim.summary import write_json
+
+__all__ = ['LiveGraph', 'LiveOptions', 'Progress', 'run_live', 'stack_overrides',
+           'write_markdown']
 
 #: The stack's nodes: (module, class, lifecycle?) — one node per concern.
 STACK = (
@@ -59,81 +61,44 @@ class LiveOptions:
     seed: int | None = None
 
 
-@dataclass
-class Progress:
-    """What the progress bar shows, updated by the monitor."""
-
-    sim_time_s: float = 0.0
-    distance_m: float = 0.0
-    sample_g: float = 0.0
-    phase: str = 'starting'
-    mode: str = 'hold'
-    rtf: float = 0.0
-    mission: dict = field(default_factory=dict)
-
-
 class _Monitor:
-    """Follows the graph for the progress bar and the summary (an rclpy node)."""
+    """Follows the graph for the progress bar and the summary (an rclpy node).
+
+    Feeds a :class:`space_miner.sim.run_record.RunRecord` from ``/clock``,
+    ``/ground_truth/odom``, ``/gait/mode``, ``/mission/status``, ``/sampler/mass``, and keeps
+    the last ``/diagnostics`` status of every node.
+    """
 
     def __init__(self, context) -> None:
         import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
         from nav_msgs.msg import Odometry
         from rosgraph_msgs.msg import Clock
         from std_msgs.msg import Float64, String
 
         self.node = rclpy.create_node('space_miner_monitor', context=context)
-        self.progress = Progress()
-        self.gait_time: dict = {}
-        self._mode_since = 0.0
-        self._last_xy = None
+        self.record = RunRecord()
+        self.progress = self.record.progress
         self.diagnostics: dict = {}
+        record = self.record
         sub = self.node.create_subscription
-        sub(Clock, itf.CLOCK.name, self._on_clock, itf.CLOCK.qos.to_rclpy())
-        sub(Odometry, itf.GROUND_TRUTH_ODOM.name, self._on_truth,
+        sub(Clock, itf.CLOCK.name,
+            lambda m: record.on_time(m.clock.sec + 1e-9 * m.clock.nanosec),
+            itf.CLOCK.qos.to_rclpy())
+        sub(Odometry, itf.GROUND_TRUTH_ODOM.name,
+            lambda m: record.on_position(m.pose.pose.position.x, m.pose.pose.position.y),
             itf.GROUND_TRUTH_ODOM.qos.to_rclpy())
-        sub(String, itf.GAIT_MODE.name, self._on_mode, itf.GAIT_MODE.qos.to_rclpy())
-        sub(String, itf.MISSION_STATUS.name, self._on_mission, itf.MISSION_STATUS.qos.to_rclpy())
-        sub(Float64, itf.SAMPLER_MASS.name, self._on_mass, itf.SAMPLER_MASS.qos.to_rclpy())
-        from diagnostic_msgs.msg import DiagnosticArray
+        sub(String, itf.GAIT_MODE.name, lambda m: record.on_mode(m.data),
+            itf.GAIT_MODE.qos.to_rclpy())
+        sub(String, itf.MISSION_STATUS.name, lambda m: record.on_mission(m.data),
+            itf.MISSION_STATUS.qos.to_rclpy())
+        sub(Float64, itf.SAMPLER_MASS.name, lambda m: record.on_mass(m.data),
+            itf.SAMPLER_MASS.qos.to_rclpy())
         sub(DiagnosticArray, itf.DIAGNOSTICS.name, self._on_diagnostics,
             itf.DIAGNOSTICS.qos.to_rclpy())
 
-    def _on_clock(self, msg) -> None:
-        self.progress.sim_time_s = msg.clock.sec + 1e-9 * msg.clock.nanosec
-
-    def _on_truth(self, msg) -> None:
-        p = msg.pose.pose.position
-        if self._last_xy is not None:
-            self.progress.distance_m += math.hypot(p.x - self._last_xy[0],
-                                                   p.y - self._last_xy[1])
-        self._last_xy = (p.x, p.y)
-
-    def _on_mode(self, msg) -> None:
-        now = self.progress.sim_time_s
-        old = self.progress.mode
-        self.gait_time[old] = self.gait_time.get(old, 0.0) + max(0.0, now - self._mode_since)
-        self._mode_since = now
-        self.progress.mode = msg.data
-
     def close_mode_time(self) -> dict:
-        now = self.progress.sim_time_s
-        out = dict(self.gait_time)
-        mode = self.progress.mode
-        out[mode] = out.get(mode, 0.0) + max(0.0, now - self._mode_since)
-        return out
-
-    def _on_mission(self, msg) -> None:
-        try:
-            status = json.loads(msg.data)
-        except ValueError:
-            return
-        if isinstance(status, dict):
-            self.progress.mission = status
-            self.progress.phase = str(status.get('phase', self.progress.phase))
-
-    def _on_mass(self, msg) -> None:
-        if math.isfinite(msg.data):
-            self.progress.sample_g = 1000.0 * msg.data
+        return self.record.gait_time_s()
 
     def _on_diagnostics(self, msg) -> None:
         for status in msg.status:
@@ -159,20 +124,22 @@ EMPTY = '""'
 
 
 def stack_overrides(module_name: str, scenario: object, scenario_path: str,
-                    run_dir: Path) -> dict:
+                    run_dir: Path | None) -> dict:
     """Parameters the run sets on a stack node, as the harness sets its components.
 
     Every node runs on sim time; the gait controller and the mission read the scenario
     (the body, its waypoints); the estimator starts at the scenario's start pose (odom is
     the patch frame, as in the harness), knows the body's gravity, and does not fuse the
     simulated IMU's orientation, which is exact (a real IMU's is not). The sampler keeps
-    its sample log in the run's directory.
+    its sample log in the run's directory (``run_dir``; None: where its config says).
+    ``module_name`` is the node's module (``space_miner.nodes.<node name>``);
+    ``stack.launch.py`` sets the same parameters from its ``scenario`` argument.
     """
     values = {'use_sim_time': True}
     name = module_name.rsplit('.', 1)[1]
     if name in ('mission', 'gait_controller'):
         values['scenario'] = scenario_path
-    if name == 'sampler':
+    if name == 'sampler' and run_dir is not None:
         values['sample_log_path'] = str(run_dir / 'samples.jsonl')
     if name == 'state_estimator':
         x, y, yaw = scenario.mission.start
@@ -358,21 +325,17 @@ def run_live(options: LiveOptions,
                 progress.rtf = progress.sim_time_s / max(1e-9, time.monotonic() - wall0)
                 if on_progress is not None:
                     on_progress(progress)
-                detached, why = sim._status.get('detached', (False, ''))
-                if detached:
-                    reason['text'] = f'detached: {why}'
+                status = sim._status.get('detached', (False, ''))
+                detached = bool(status[0])
+                why = monitor.record.end_reason(limit_s, status, sim._error)
+                if why:
+                    reason['text'] = why
                     break
-                if progress.mission.get('done'):
-                    reason['text'] = progress.mission.get('reason') or 'mission done'
-                    break
-                if progress.sim_time_s >= limit_s:
-                    reason['text'] = f'time limit {limit_s:g} s reached'
-                    break
-                if sim._error is not None:
-                    reason['text'] = f'simulator stopped: {sim._error!r}'
-                    break
-            summary = _summary(options, scenario, scenario_path, sim.judge.verdict, monitor,
-                               reason['text'], detached, time.monotonic() - wall0)
+            summary = monitor.record.summary(
+                scenario, sim.judge.verdict, reason['text'], detached,
+                time.monotonic() - wall0, extra={
+                    'graph': 'processes' if options.processes else 'composed',
+                    'bag': str(options.bag) if options.bag is not None else None})
             if record_executor is not None:
                 record_executor.shutdown(timeout_sec=5.0)
             if recorder is not None:
@@ -386,38 +349,3 @@ def run_live(options: LiveOptions,
     write_json(options.summary, summary)
     write_markdown(Path(options.summary).with_suffix('.md'), summary)
     return summary
-
-
-def _summary(options: LiveOptions, scenario, scenario_path: str, verdict, monitor,
-             reason: str, detached: bool, wall_time_s: float) -> dict:
-    mission = monitor.progress.mission
-    samples = [s for s in mission.get('samples', []) if isinstance(s, dict)]
-    success = bool(mission.get('success')) and not detached and verdict.violations == 0
-    started = [f for f in scenario.faults if f.at_s <= monitor.progress.sim_time_s]
-    return build_summary(
-        scenario=scenario, success=success, reason=reason,
-        end_mode=monitor.progress.mode, sim_time_s=monitor.progress.sim_time_s,
-        wall_time_s=wall_time_s, distance_m=monitor.progress.distance_m,
-        samples=samples, detached=detached, rule_violations=verdict.violations,
-        min_holding_margin=verdict.min_margin_true,
-        gait_time_s=monitor.close_mode_time(),
-        faults_survived=0 if detached else len(started),
-        extra={'graph': 'processes' if options.processes else 'composed',
-               'bag': str(options.bag) if options.bag is not None else None,
-               'rule_violation_time_s': round(verdict.violation_time_s, 6)})
-
-
-def write_markdown(path: Path, summary: dict) -> Path:
-    """Write a short Markdown summary of a run next to its JSON."""
-    lines = [f"# {summary['scenario']} ({summary.get('body', '')})", '',
-             f"- outcome: {'success' if summary['success'] else 'no success'} "
-             f"({summary['reason']}); expected outcome met: "
-             f"{summary['expected_outcome_met']}",
-             f"- end mode: {summary['end_mode']}; detached: {summary['detached']}; "
-             f"never-detach rule violations: {summary['rule_violations']}",
-             f"- simulated {summary['sim_time_s']:.1f} s in {summary['wall_time_s']:.1f} s; "
-             f"distance {summary['distance_m']:.2f} m",
-             f"- samples: {summary['total_sample_g']:.1f} g in {len(summary['samples'])} "
-             'attempt(s)', '', '| gait | time (s) |', '|---|---|']
-    lines += [f'| {mode} | {t:.1f} |' for mode, t in summary['gait_time_s'].items()]
-    return write_text(path, '\n'.join(lines) + '\n')

@@ -71,3 +71,30 @@ def test_setup_cfg_puts_scripts_where_ros2_run_looks():
     cfg.read(ROOT / 'setup.cfg')
     assert cfg['develop']['script_dir'] == '$base/lib/space_miner'
     assert cfg['install']['install_scripts'] == '$base/lib/space_miner'
+
+
+def test_ros2_finds_the_colcon_installed_package_and_its_launch_files(install, tmp_path):
+    # The ROS 2 route: with the install prefix on AMENT_PREFIX_PATH (what sourcing
+    # install/setup.bash does), ros2 finds the package, its executables in lib/ and its
+    # launch files in share/ (test_ros2_launch.py runs them from .venv's prefix).
+    import os
+
+    from launch_run import ros2_executable
+
+    ros2 = ros2_executable()
+    env = dict(os.environ, AMENT_PREFIX_PATH=str(install), ROS_LOG_DIR=str(tmp_path),
+               ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
+
+    def run(*args):
+        result = subprocess.run([ros2, *args], env=env, capture_output=True, text=True,
+                                timeout=120, stdin=subprocess.DEVNULL)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        return result.stdout
+
+    assert Path(run('pkg', 'prefix', 'space_miner').strip()) == install
+    executables = {line.split()[-1] for line in run('pkg', 'executables',
+                                                    'space_miner').splitlines()}
+    assert set(_console_scripts()) <= executables
+    shown = run('launch', 'space_miner', 'sim.launch.py', '--show-args')
+    for argument in ('scenario', 'body', 'summary', 'exit_at_end', 'description'):
+        assert f"'{argument}':" in shown, shown

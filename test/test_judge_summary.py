@@ -155,3 +155,42 @@ def test_belief_is_judged_on_every_body():
     for k in range(100):
         judge.step(k * DT, DT, _claws(0, 0, 0), 0.0, None, {'c1': 10.0, 'c2': 0, 'c3': 0})
     assert judge.verdict.violations == 1 and judge.verdict.belief_breaches == 1
+
+
+def test_a_run_record_counts_gait_time_and_true_distance_and_says_when_the_run_is_over():
+    from space_miner.sim.run_record import RunRecord
+
+    record = RunRecord()
+    assert record.end_reason(100.0) == ''
+    for k in range(11):  # 1 m along x over 10 s, in hold then walk from 4 s
+        record.on_time(k * 1.0)
+        record.on_position(k * 0.1, 0.0)
+        if k == 4:
+            record.on_mode('walk')
+    assert record.progress.distance_m == pytest.approx(1.0)
+    assert record.gait_time_s() == pytest.approx({'hold': 4.0, 'walk': 6.0})
+    record.on_mission('not json')  # ignored
+    record.on_mission(json.dumps({'phase': 'sample', 'done': False}))
+    assert record.progress.phase == 'sample' and record.end_reason(100.0) == ''
+    assert record.end_reason(10.0) == 'time limit 10 s reached'
+    assert record.end_reason(100.0, error=RuntimeError('x')).startswith('simulator stopped')
+    record.on_mission(json.dumps({'phase': 'done', 'done': True, 'reason': 'complete'}))
+    assert record.end_reason(10.0) == 'complete'  # the mission's own end comes first
+    assert record.end_reason(10.0, (True, 'flew off')) == 'detached: flew off'
+
+
+def test_a_run_record_summary_fails_on_a_rule_violation_however_the_mission_ended():
+    from space_miner.core.scenario import load_scenario
+    from space_miner.sim.run_record import RunRecord
+
+    record = RunRecord()
+    record.on_mission(json.dumps({'done': True, 'success': True, 'samples': [
+        {'site': [1, 0], 'mass_g': 5.0, 'duration_s': 2.0, 'outcome': 'success'}]}))
+    scenario = load_scenario()
+    clean = SimpleNamespace(violations=0, min_margin_true=3.0, violation_time_s=0.0)
+    broken = SimpleNamespace(violations=2, min_margin_true=0.5, violation_time_s=0.1)
+    ok = record.summary(scenario, clean, 'done', False, 1.0)
+    assert ok['success'] is True and ok['total_sample_g'] == 5.0
+    assert set(REQUIRED_KEYS) <= set(ok)
+    assert record.summary(scenario, broken, 'done', False, 1.0)['success'] is False
+    assert record.summary(scenario, clean, 'done', True, 1.0)['success'] is False

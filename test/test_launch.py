@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Launch files and the rviz config held to the truth, without running launch.
+"""Launch files and the rviz config held to the truth, read as source.
 
-`launch`, `launch_ros` and rviz2 are not installable here (DESIGN.md section 1), so the
-files are read as source: every executable they start is a console script setup.py
-declares; every file they name exists; every parameter in a node's config file is one the
-node declares, within its range; every topic the rviz config shows is declared in
-interfaces.py; each bringup takes the documented arguments.
+Every launch file, including those that start what is not installable here (rviz2,
+robot_state_publisher, Gazebo, controller_manager: DESIGN.md section 1): every executable
+they start is a console script setup.py declares; every file they name exists; every
+parameter in a node's config file is one the node declares, within its range; every topic
+the rviz config shows is declared in interfaces.py; each bringup takes the documented
+arguments. ``test_ros2_launch.py`` runs ``stack.launch.py`` and ``sim.launch.py`` for real.
 """
 
 import ast

@@ -132,3 +132,72 @@ def test_sensor_rates_beyond_the_message_budget_are_refused(graph):
         SimNode(context=context, parameter_overrides=[
             Parameter('wrench_rate_hz', value=1000.0),
             Parameter('joint_state_rate_hz', value=1000.0)])
+
+
+def _summary_node(context, path, exit_at_end):
+    from pathlib import Path
+
+    scenario = Path(__file__).resolve().parent.parent / 'config' / 'scenarios' / \
+        'short_live.yaml'  # the Moon: no grip required, so no rule to break standing still
+    return SimNode(context=context, parameter_overrides=FAST + [
+        Parameter('scenario', value=str(scenario)),
+        Parameter('summary_path', value=str(path)),
+        Parameter('exit_at_end', value=exit_at_end)])
+
+
+def test_when_the_mission_reports_done_the_summary_is_written_and_the_node_stops(tmp_path):
+    import json
+
+    from rclpy.executors import SingleThreadedExecutor
+    from std_msgs.msg import String
+
+    context = rclpy.Context()  # its own: the node shuts it down
+    rclpy.init(context=context)
+    executor = SingleThreadedExecutor(context=context)
+    path = tmp_path / 'run' / 'summary.json'
+    sim = _summary_node(context, path, True)
+    mission = rclpy.create_node('fake_mission', context=context)
+    for node in (sim, mission):
+        executor.add_node(node)
+    try:
+        status = mission.create_publisher(String, itf.MISSION_STATUS.name,
+                                          itf.MISSION_STATUS.qos.to_rclpy())
+        mode = mission.create_publisher(String, itf.GAIT_MODE.name,
+                                        itf.GAIT_MODE.qos.to_rclpy())
+        assert _spin_until(executor, lambda: sim.record.progress.sim_time_s > 1.0)
+        mode.publish(String(data='anchor'))
+        assert _spin_until(executor, lambda: sim.record.progress.mode == 'anchor')
+        t_anchor = sim.record.progress.sim_time_s
+        assert _spin_until(executor, lambda: sim.record.progress.sim_time_s > t_anchor + 1)
+        assert not path.exists() and context.ok()  # not over before the mission says so
+        status.publish(String(data=json.dumps({
+            'phase': 'done', 'done': True, 'success': True, 'reason': 'mission complete: test',
+            'samples': [{'site': [1.0, 0.0], 'mass_g': 3.0, 'duration_s': 5.0,
+                         'outcome': 'success'}]})))
+        assert _spin_until(executor, lambda: not context.ok(), 30.0), 'the node did not stop'
+        summary = json.loads(path.read_text())
+        assert summary['success'] is True and summary['expected_outcome_met'] is True
+        assert summary['reason'] == 'mission complete: test'
+        assert summary['total_sample_g'] == 3.0 and summary['summary_by'] == 'mujoco_sim'
+        assert summary['gait_time_s']['anchor'] >= 1.0
+        assert summary['gait_time_s']['hold'] == pytest.approx(t_anchor, abs=0.05)
+        assert (path.parent / 'summary.md').is_file()
+        assert not sim._thread.is_alive()  # stepping stopped before the context went
+    finally:
+        mission.destroy_node()
+        sim.destroy_node()
+        rclpy.try_shutdown(context=context)
+
+
+def test_a_run_stopped_before_its_end_still_gets_its_summary_saying_so(graph, tmp_path):
+    import json
+
+    context, executor, add = graph
+    path = tmp_path / 'summary.json'
+    sim = _summary_node(context, path, False)
+    assert _spin_until(executor, lambda: sim.record.progress.sim_time_s > 0.5)
+    sim.destroy_node()  # what a Ctrl-C of the launch ends in
+    summary = json.loads(path.read_text())
+    assert summary['success'] is False and summary['expected_outcome_met'] is False
+    assert summary['reason'] == 'stopped before the run was over'
+    assert summary['sim_time_s'] >= 0.5

@@ -13,10 +13,18 @@ made its GL context), paced to ``real_time_factor`` (0: as fast as it goes); cal
 hand commands and requests over through a lock. Services: ``~/pause``
 (std_srvs/SetBool), ``~/step`` (std_srvs/Trigger: one physics step while paused),
 ``~/reset`` (std_srvs/Trigger).
+
+Under ``ros2 launch`` the node can also follow the mission as ``space-miner sim`` does
+(:class:`space_miner.sim.run_record.RunRecord`, fed from the world's truth, ``/gait/mode``
+and ``/mission/status``): with ``summary_path`` it writes DESIGN.md section 7's summary
+(and a Markdown one beside it) when the run is over — the mission done, the scenario's time
+limit reached, the robot detached — or when it is stopped before that; with
+``exit_at_end`` it then ends, and ``sim.launch.py`` ends the launch with it.
 """
 
 from dataclasses import dataclass
 import math
+from pathlib import Path
 import threading
 import time
 
@@ -26,7 +34,7 @@ from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, Imu, JointState
-from std_msgs.msg import Bool, Float64, Float64MultiArray
+from std_msgs.msg import Bool, Float64, Float64MultiArray, String
 from std_srvs.srv import SetBool, Trigger
 
 from space_miner import interfaces as itf
@@ -36,6 +44,8 @@ from space_miner.nodes import conversions as cv
 from space_miner.nodes.params import declare_parameters, load_defaults, ParamSpec
 from space_miner.nodes.run import run_node
 from space_miner.sim.judge import ClawTruth, NeverDetachJudge
+from space_miner.sim.run_record import RunRecord, write_markdown
+from space_miner.sim.summary import write_json
 
 NODE_NAME = 'mujoco_sim'
 PARAMS = (
@@ -57,7 +67,13 @@ PARAMS = (
     ParamSpec('camera_width_px', int, 'depth image width', 'px', 16, 1280, read_only=True),
     ParamSpec('camera_height_px', int, 'depth image height', 'px', 12, 960, read_only=True),
     ParamSpec('diagnostics_rate_hz', float, '/diagnostics rate', 'Hz', 0.1, 10.0),
+    ParamSpec('summary_path', str, "run summary (JSON) written when the run is over; '': none",
+              read_only=True),
+    ParamSpec('exit_at_end', bool, 'end the node when the run is over (mission done, time '
+              'limit, detached)', read_only=True),
 )
+#: How often the node asks whether the run is over [s, wall time].
+END_CHECK_PERIOD_S = 0.2
 
 
 def publish_rate(params) -> float:
@@ -133,6 +149,19 @@ class SimNode(Node):
         self.create_service(Trigger, '~/step', self._on_step)
         self.create_service(Trigger, '~/reset', self._on_reset)
         self.create_timer(1.0 / self.params['diagnostics_rate_hz'], self._publish_diagnostics)
+        #: The run as space-miner sim follows it: time, true distance, gait, mission.
+        self.record = RunRecord()
+        self.run_over = ''  # why the run is over, once it is
+        self._summary_written = False
+        self._wall0 = time.monotonic()
+        if self.params['summary_path'] or self.params['exit_at_end']:
+            self.create_subscription(String, itf.GAIT_MODE.name,
+                                     lambda msg: self.record.on_mode(msg.data),
+                                     itf.GAIT_MODE.qos.to_rclpy())
+            self.create_subscription(String, itf.MISSION_STATUS.name,
+                                     lambda msg: self.record.on_mission(msg.data),
+                                     itf.MISSION_STATUS.qos.to_rclpy())
+            self.create_timer(END_CHECK_PERIOD_S, self._check_end)
         self._thread = threading.Thread(target=self._run, name='mujoco_sim', daemon=True)
         self._thread.start()
         self._ready.wait(timeout=120.0)
@@ -213,6 +242,8 @@ class SimNode(Node):
         try:
             self._loop(world)
         except BaseException as err:  # keep the reason for diagnostics and the log
+            if self._stop.is_set() or not self.context.ok():
+                return  # shut down (SIGINT) under a publish: a clean end, not an error
             self._error = err
             self.get_logger().error(f'simulation stopped: {err!r}')
 
@@ -256,6 +287,7 @@ class SimNode(Node):
                     c: ClawTruth(g.gripping, g.holding_force_n)
                     for c, g in world.grip_truth().items()}, world.external_load_n())
             t = world.time_s
+            self.record.on_time(t)
             sensors = None
             for name, rate in streams.items():
                 if t + 1e-9 < due[name]:
@@ -310,8 +342,10 @@ class SimNode(Node):
                 cfg.gyro_noise_std_rad_s ** 2, cfg.accel_noise_std_m_s2 ** 2))
         elif stream == 'mass':
             self._pub_mass.publish(cv.float64_msg(sensors.sampler_mass_kg))
+            self.record.on_mass(sensors.sampler_mass_kg)
         elif stream == 'truth':
             truth = world.ground_truth()
+            self.record.on_position(float(truth.position_m[0]), float(truth.position_m[1]))
             self._pub_truth.publish(cv.odometry_msg(
                 t, itf.MAP_FRAME, itf.BASE_FRAME, truth.position_m, truth.quat_wxyz,
                 truth.linear_velocity_body_m_s, truth.angular_velocity_rad_s))
@@ -351,12 +385,48 @@ class SimNode(Node):
         msg.header.stamp = cv.to_stamp(status.get('sim_time_s', 0.0))
         self._pub_diag.publish(msg)
 
-    def destroy_node(self) -> None:
-        """Stop the simulation thread, then destroy the node."""
+    def _stop_stepping(self) -> None:
         self._stop.set()
-        if self._thread.is_alive():
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=10.0)
-        super().destroy_node()
+
+    # --- the end of a run ------------------------------------------------------------------
+    def _check_end(self) -> None:
+        if self.run_over:
+            return
+        why = self.record.end_reason(self.scenario.mission.time_limit_s,
+                                     self._status.get('detached', (False, '')), self._error)
+        if not why:
+            return
+        self.run_over = why
+        self.get_logger().info(f'run over: {why}')
+        self._write_summary(why)
+        if self.params['exit_at_end']:
+            self.get_logger().info('exit_at_end: the simulator stops')
+            self._stop_stepping()
+            self.context.try_shutdown()
+
+    def _write_summary(self, reason: str) -> None:
+        path = self.params['summary_path']
+        if not path or self._summary_written:
+            return
+        detached = bool(self._status.get('detached', (False, ''))[0])
+        summary = self.record.summary(self.scenario, self.judge.verdict, reason, detached,
+                                      time.monotonic() - self._wall0,
+                                      extra={'summary_by': NODE_NAME})
+        write_json(path, summary)
+        write_markdown(Path(path).with_suffix('.md'), summary)
+        self._summary_written = True
+        if self.context.ok():  # after a shutdown the log has no /rosout to go to
+            self.get_logger().info(f"summary: {path} (success={summary['success']})")
+
+    def destroy_node(self) -> None:
+        """Stop the simulation thread, write the summary if asked and not yet, destroy."""
+        self._stop_stepping()
+        try:
+            self._write_summary(self.run_over or 'stopped before the run was over')
+        finally:
+            super().destroy_node()
 
 
 def main(args: list | None = None) -> None:
