@@ -27,6 +27,9 @@ import time
 
 os.environ.setdefault('MUJOCO_GL', 'egl')
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from profile_harness import _Timed, breakdown  # noqa: E402  (wall time per component)
 from space_miner.core.gait_types import TerrainClass, TerrainSummary  # noqa: E402
 from space_miner.core.scenario import parse_scenario  # noqa: E402
 
@@ -37,21 +40,6 @@ def _scenario(body: str, regions: list, waypoint: list, time_limit_s: float) -> 
         'terrain': {'size_m': [8, 6], 'resolution_m': 0.05, 'regions': regions},
         'mission': {'start': [0, 0, 0], 'waypoints': [waypoint], 'sample_sites': [],
                     'sample_target_g': 0, 'time_limit_s': time_limit_s}}, 'bench')
-
-
-class _Timed:
-    """Wrap a component, adding up the wall time of its steps [s]."""
-
-    def __init__(self, inner: object) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.period_s = inner.period_s
-        self.wall_s = 0.0
-
-    def step(self, t_s: float, bus: object) -> None:
-        start = time.perf_counter()
-        self.inner.step(t_s, bus)
-        self.wall_s += time.perf_counter() - start
 
 
 def _run(scenario: object, terrain: TerrainSummary | None) -> tuple:
@@ -93,8 +81,6 @@ def scenario_figures() -> dict:
         wall_x, cpu_x = _scenario_rtf(str(config_path(f'scenarios/{name}')))
         out[f'harness_rtf_{key}_x'] = wall_x
         out[f'harness_rtf_{key}_cpu_x'] = cpu_x
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from profile_harness import breakdown
     rows, _ = breakdown(str(config_path('scenarios/default.yaml')), 60.0)
     for part, ms in rows.items():
         slug = part.replace('world.', 'world_').replace(' (rest)', '').replace(' ', '_')
