@@ -1,0 +1,74 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``nodes.run.run_node``, the ``main()`` of every node, in a real process on real DDS.
+
+Ctrl-C that lands while rclpy converts a message being taken reaches the node as a
+``RuntimeError`` from pybind11, not as ``KeyboardInterrupt`` (the CI run of the
+``sim.launch.py`` Ctrl-C test saw the gait controller exit 1 that way). The child below
+makes that happen every time: the message class's constructor, which the conversion
+calls, sends the process its own SIGINT. A ``RuntimeError`` with no signal behind it must
+still end the process with an error.
+"""
+
+import subprocess
+import sys
+import textwrap
+
+NODE = textwrap.dedent('''
+    import os, signal, sys
+    from rclpy.node import Node
+    from std_msgs.msg import String
+    from space_miner.nodes.run import run_node
+
+    MODE = sys.argv[1]
+    armed = [False]
+    plain_init = String.__init__
+
+    def init(self, *args, **kwargs):
+        # Only the conversion of a taken message calls the constructor with no argument.
+        if armed[0] and not args and not kwargs:
+            armed[0] = False
+            os.kill(os.getpid(), signal.SIGINT)
+            sum(range(1000))  # bytecodes for the pending Python handler to run in
+        plain_init(self, *args, **kwargs)
+
+    String.__init__ = init
+
+
+    class Talker(Node):
+        def __init__(self):
+            super().__init__('run_node_probe')
+            self.create_subscription(String, 'run_node_probe', self._on_message, 10)
+            self.pub = self.create_publisher(String, 'run_node_probe', 10)
+            self.create_timer(0.1, self._tick)
+
+        def _tick(self):
+            self.pub.publish(String(data='x'))
+            armed[0] = MODE == 'interrupt'
+
+        def _on_message(self, msg):
+            if MODE == 'fault':
+                raise RuntimeError('a fault of the node')
+
+
+    run_node(Talker)
+    print('run_node returned')
+''')
+
+
+def _run(mode: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, '-c', NODE, mode], capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_ctrl_c_during_a_take_ends_the_node_cleanly():
+    result = _run('interrupt')
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'run_node returned' in result.stdout
+    assert 'Traceback' not in result.stderr, result.stderr[-3000:]
+
+
+def test_a_runtime_error_without_a_signal_still_ends_the_node_with_an_error():
+    result = _run('fault')
+    assert result.returncode != 0
+    assert 'a fault of the node' in result.stderr
+    assert 'run_node returned' not in result.stdout
