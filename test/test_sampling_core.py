@@ -446,6 +446,55 @@ def test_estop_freezes_the_sampler_where_it_is_then_retracts_once_cleared():
     assert_interlocks_held(run)
 
 
+def _hold_gait_for(run, hold_s):
+    """Put the plant's gait in ``hold`` for ``hold_s`` [s]; return the outputs meanwhile."""
+    run.overrides['gait_mode'] = 'hold'
+    start = len(run.outs)
+    for _ in range(round(hold_s / DT_S)):
+        run.step()
+    del run.overrides['gait_mode']
+    return run.outs[start:]
+
+
+def test_a_short_gait_hold_pauses_the_drilling_which_then_resumes_and_succeeds():
+    """A watchdog trip (stale sensor) holds the gait a moment: the site is not given up."""
+    run = Run('rock')
+    run.to_phase(SamplingPhase.DRILL)
+    run.until(lambda o: o.status.mass_g > 10.0)
+    depth_m, mass_g = run.plant.pos_m, run.plant.mass_g
+    paused = _hold_gait_for(run, 0.6 * PARAMS.gait_hold_grace_s)
+    for o in paused:
+        assert o.status.phase is SamplingPhase.DRILL
+        assert o.drill_speed_rad_s == 0.0 and o.feed_force_n == 0.0
+        assert o.feed_position_m == pytest.approx(depth_m, abs=1e-9)
+        assert o.gait_request is GaitRequest.ANCHOR    # asked back, never released
+    assert run.plant.mass_g == pytest.approx(mass_g)   # nothing drilled while paused
+    events = run.events()
+    assert any('gait in hold: sequence paused' in e for e in events)
+    out = run.finish()
+    assert any('gait left hold after' in e for e in run.events())
+    assert out.status.phase is SamplingPhase.DONE, out.status.reason
+    assert [r.outcome for r in run.results()] == [AttemptOutcome.SUCCESS]
+    assert_interlocks_held(run)
+
+
+def test_a_gait_hold_longer_than_the_grace_is_a_fault_that_retracts_and_latches_hold():
+    run = Run('rock')
+    run.to_phase(SamplingPhase.DRILL)
+    run.until(lambda o: o.status.mass_g > 10.0)
+    onset_s = run.t_s
+    run.overrides['gait_mode'] = 'hold'
+    run.until(lambda o: o.status.phase is SamplingPhase.ABORTING)
+    assert run.t_s - DT_S - onset_s == pytest.approx(PARAMS.gait_hold_grace_s, abs=1.5 * DT_S)
+    out = run.finish(limit_s=60.0)
+    assert out.status.phase is SamplingPhase.FAILED
+    assert 'fault: gait in hold for' in out.status.reason
+    assert out.gait_request is GaitRequest.HOLD
+    assert [r.cause for r in run.results()] == [AbortCause.FAULT]   # no retry of a fault
+    assert run.plant.pos_m <= PARAMS.stow_tolerance_m
+    assert_interlocks_held(run)
+
+
 # --- retries -------------------------------------------------------------------------------
 
 def test_retries_are_bounded_then_failed_with_a_reason():

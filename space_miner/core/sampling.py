@@ -21,7 +21,12 @@ Interlocks (DESIGN.md section 5, the never-detach rule):
   lasts ``slip_abort_s``, too many slips, or too few claws left holding abort the attempt;
 - an abort, whatever its cause, retracts the sampler, stops the drill, closes the lid and
   keeps every grip: the only gait requests this module can make are ``anchor`` and ``hold``
-  (:class:`GaitRequest`), never a release. A fault latches ``hold``.
+  (:class:`GaitRequest`), never a release. A fault latches ``hold``;
+- a gait in ``hold`` it did not ask for (a watchdog tripped by a stale sensor, a claw
+  failure) pauses the sequence as e-stop freezes it — drill stopped, feed held where it
+  is, no timeout running — and the sequence resumes if the gait leaves ``hold`` within
+  ``gait_hold_grace_s``; a longer hold is a fault. A watchdog trip of a second on a loaded
+  machine is no reason to give up a site; every interlock is judged again on resuming.
 
 Retries are bounded by ``max_attempts`` (OSIRIS-REx budgeted three); then FAILED with the
 reason. Non-finite inputs (mass, holding force, feed position, pose) are refused, reported
@@ -74,6 +79,7 @@ class SamplingParams:
     slip_feed_factor: float
     slip_abort_s: float
     slip_max_count: int
+    gait_hold_grace_s: float
     feed_force_n: float
     approach_force_n: float
     feed_force_rate_n_per_s: float
@@ -108,6 +114,7 @@ PARAM_RANGES: Mapping[str, tuple] = MappingProxyType({
     'slip_feed_factor': (0.0, 0.9),
     'slip_abort_s': (0.0, 60.0),
     'slip_max_count': (0, 100),
+    'gait_hold_grace_s': (0.0, 600.0),
     'feed_force_n': (1.0, SAMPLER_FEED_FORCE_HW_MAX_N),
     'approach_force_n': (1.0, SAMPLER_FEED_FORCE_HW_MAX_N),
     'feed_force_rate_n_per_s': (1.0, 1.0e5),
@@ -427,7 +434,8 @@ class SamplingInputs:
     ``mass_kg`` [kg] the load cell; ``feed_force_n`` [N] the measured feed force, if known;
     ``lid_closed`` the lid's state, if reported; ``body_xy_m`` [m] and ``body_yaw_rad``
     [rad] the body pose in the frame of the site; ``gait_mode`` the gait capability's
-    current mode; ``fault`` a non-empty description of an active fault (e-stop, ``hold``);
+    current mode (``hold`` pauses the sequence, see the module docstring); ``fault`` a
+    non-empty description of an active fault, which aborts the attempt;
     ``estop`` the operator's e-stop (DESIGN.md: stop motion, keep every grip): the attempt
     aborts, but while it lasts the sampler freezes — drill stopped, feed held where it is,
     no retraction — and the abort's retraction (and its timeout) starts once it clears.
@@ -568,6 +576,7 @@ class SamplingSequence:
         self._hold_latched = False
         self._last_lid = LidCommand.CLOSED
         self._frozen_feed_m: float | None = None
+        self._gait_hold_since_s: float | None = None
         self._reset_run()
         self._phase = SamplingPhase.IDLE
         self._reason = ''
@@ -660,13 +669,46 @@ class SamplingSequence:
             self._begin_abort(t_s, AbortCause.FAULT, f'fault: {fault}')
         if clean.estop and self.active:
             return self._frozen(t_s, clean)
+        if self._gait_hold_pauses(t_s, clean):
+            self._phase_t0_s += dt   # the phase's clock stops while paused
+            return self._frozen(t_s, clean, restart_clock=False)
         self._frozen_feed_m = None
         self._transition(t_s, clean)
         return self._command(t_s, dt, clean)
 
-    def _frozen(self, t_s: float, c: _Clean) -> SamplingOutput:
-        """E-stop: drill stopped, feed held where it is, lid as it was; no timeout runs."""
-        self._phase_t0_s = t_s
+    def _gait_hold_pauses(self, t_s: float, c: _Clean) -> bool:
+        """Whether a gait ``hold`` the sequence did not ask for pauses it at ``t_s``.
+
+        A hold that outlasts ``gait_hold_grace_s`` aborts the attempt as a fault (which
+        latches ``hold``: from then on the hold is the sequence's own and pauses nothing).
+        """
+        since = self._gait_hold_since_s
+        if not (self.active and c.gait_mode == GaitRequest.HOLD.value
+                and not self._hold_latched):
+            if since is not None and self.active:
+                self._event(t_s, EventLevel.INFO, f'gait left hold after {t_s - since:.2f} s: '
+                                                  f'sequence resumed')
+            self._gait_hold_since_s = None
+            return False
+        if since is None:
+            self._gait_hold_since_s = since = t_s
+            self._event(t_s, EventLevel.WARN,
+                        f'gait in hold: sequence paused (drill stopped, feed held, every grip '
+                        f'kept) for at most {self.params.gait_hold_grace_s:g} s')
+        if t_s - since < self.params.gait_hold_grace_s:
+            return True
+        self._gait_hold_since_s = None
+        self._begin_abort(t_s, AbortCause.FAULT, f'fault: gait in hold for {t_s - since:.1f} s')
+        return False
+
+    def _frozen(self, t_s: float, c: _Clean, restart_clock: bool = True) -> SamplingOutput:
+        """Drill stopped, feed held where it is, lid as it was; no timeout runs.
+
+        E-stop restarts the phase's clock (the retraction gets its whole timeout once it
+        clears); a pause (``restart_clock`` False) has stopped it.
+        """
+        if restart_clock:
+            self._phase_t0_s = t_s
         if self._frozen_feed_m is None:   # held where it is at the onset: no force, no move
             position = self._feed_cmd_m if c.feed_position_m is None else c.feed_position_m
             self._frozen_feed_m = max(0.0, min(position, self._feed_cmd_m,

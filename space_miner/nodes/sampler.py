@@ -31,8 +31,9 @@ older than :data:`CLAW_STATE_MAX_AGE_S` counts as no claw holding), ``/gait/mode
 ``/terrain/summary`` (the site verdict: the terrain's check of this site when it made one,
 see :func:`space_miner.core.adapters.site_verdict`), ``/odom`` (body pose in odom) and
 ``/estop`` (stop motion, keep every grip: the attempt aborts, the drill stops and the feed
-stays where it is until the e-stop clears, then retracts). A gait in ``hold`` during a
-sequence is a fault too.
+stays where it is until the e-stop clears, then retracts). A gait in ``hold`` the sequence
+did not ask for pauses it, and is a fault once it outlasts ``gait_hold_grace_s`` (the core
+judges both).
 
 Outputs: ``/sampler_feed_controller/commands`` [m], ``/sampler_drill_controller/commands``
 [rad/s], ``/sampler/lid`` (true: open) each step while commanding; ``/sampling/load`` (the
@@ -356,9 +357,6 @@ class SamplerNode(LifecycleNode):
             return
         self._last_step_s = t_s
         seq = self.sequence
-        fault = ''
-        if not self._estop and seq.active and self._gait_mode == 'hold':
-            fault = 'gait in hold'
         site_xy = seq.status().site_xy_m
         xy, yaw = self._pose if self._pose is not None else ((math.nan, math.nan), math.nan)
         inputs = SamplingInputs(
@@ -366,7 +364,7 @@ class SamplerNode(LifecycleNode):
             gait_mode=self._gait_mode,
             site=adapters.site_verdict(self._terrain, site_xy,
                                        self.sampling_params.site_reach_m),
-            body_xy_m=xy, body_yaw_rad=yaw, feed_force_n=self._feed_force_n, fault=fault,
+            body_xy_m=xy, body_yaw_rad=yaw, feed_force_n=self._feed_force_n,
             estop=self._estop)
         out = seq.step(t_s, inputs)
         self.last_output = out

@@ -133,7 +133,7 @@ class SamplerComponent:
     Started and aborted by the mission component (its ``/sampling/start`` and
     ``/sampling/abort``); commands the feed, the drill and the lid; the feed force it sets
     is the external load the gait's guard weighs (``/sampling/load``). A gait in ``hold``
-    during a sequence is a fault, as in the node.
+    pauses the sequence, then is a fault (the core judges it, as in the node).
     """
 
     name = 'sampler'
@@ -164,13 +164,12 @@ class SamplerComponent:
         claws = () if claw_out is None else adapters.sampling_claw_holds(
             claw_out.states, adapters.claw_statuses(claw_out.states, claw_out.pull_requests))
         xy, yaw = _pose(bus)
-        fault = 'gait in hold' if seq.active and bus.mode == 'hold' else ''
         site = adapters.site_verdict(bus.values.get('terrain_report'),
                                      seq.status().site_xy_m, self.params.site_reach_m)
         out = seq.step(t_s, SamplingInputs(
             feed_position_m=float(s.position[_FEED]), mass_kg=float(s.sampler_mass_kg),
             claws=claws, gait_mode=bus.mode, site=site, body_xy_m=xy, body_yaw_rad=yaw,
-            feed_force_n=feed_force if math.isfinite(feed_force) else None, fault=fault))
+            feed_force_n=feed_force if math.isfinite(feed_force) else None))
         self.last_output = out
         self.results += out.attempt_results
         bus.commands[itf.SAMPLER_FEED_COMMANDS.name] = [out.feed_position_m]
