@@ -2,7 +2,11 @@
 """``space-miner sim``: one scenario on the live ROS graph, recorded, summarised.
 
 The sim node and every stack node run on real rclpy and Fast DDS — composed in this
-process (a multi-threaded executor), or each in its own process with ``processes=True``.
+process, or each in its own process with ``processes=True``; the nodes of this process spin
+on one single-threaded executor (rclpy's executors rebuild their wait set in Python on
+every turn, and the multi-threaded one adds a thread pool and futures on top under one
+GIL: with it the sim node's process took 2.4 s of CPU per simulated second, 1.0 s without,
+``bench/bench_live.py``).
 A monitor node follows ``/clock``, ``/ground_truth/odom``, ``/gait/mode``,
 ``/mission/status`` and ``/sampler/mass`` for the progress bar and the summary; a
 recorder writes the contract topics to an MCAP rosbag2 bag (plus ``/tf``, ``/tf_static``
@@ -187,7 +191,7 @@ class LiveGraph:
 
     Entering it creates its own rclpy context, the sim node (in this process), the stack
     (composed in this process, or one process per node with ``options.processes``), a
-    monitor node, and a multi-threaded executor spinning them in a background thread;
+    monitor node, and a single-threaded executor spinning them in a background thread;
     lifecycle nodes in other processes are configured and activated through their
     ``change_state`` services, as launch does (``bringup_error`` says why that failed).
     Leaving it stops the executor, SIGINTs the stack's processes (killing any that do not
@@ -208,7 +212,7 @@ class LiveGraph:
 
     def __enter__(self) -> 'LiveGraph':
         import rclpy
-        from rclpy.executors import MultiThreadedExecutor
+        from rclpy.executors import SingleThreadedExecutor
         from rclpy.parameter import Parameter
 
         options = self.options
@@ -237,7 +241,7 @@ class LiveGraph:
                 self._nodes += _stack_nodes(self.context, self.scenario_path, overrides)
             self.monitor = _Monitor(self.context)
             self._nodes.append(self.monitor.node)
-            self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
+            self.executor = SingleThreadedExecutor(context=self.context)
             for node in self._nodes:
                 self.executor.add_node(node)
             threading.Thread(target=self.executor.spin, daemon=True).start()
