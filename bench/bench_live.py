@@ -13,6 +13,11 @@ bag, once with one process per stack node and once composed in this process:
   ``/proc``; Linux) of each node process per simulated second, and of this process (the
   sim node, the monitor and rclpy's executor threads) as ``live_cpu_sim_and_monitor_...``.
   Over 1000 ms per simulated second means that process alone needs more than one core.
+- ``live_hold_share_processes`` / ``live_hold_share_composed``: the share of simulated
+  time the gait spent in ``hold`` (the run's summary). Nothing in these first seconds of
+  the mission asks for ``hold``: it is the stack not keeping up (its stale-input watchdog).
+  A real-time factor near 1 with a large hold share is the simulator keeping time while
+  the stack starves (composed, the sim's stepping thread and the stack share one GIL).
 - ``live_sub_msgs_per_s_<node>``: the messages each stack node subscribes to per second
   of simulated time at the contract's nominal rates (``interfaces.TOPICS``): what its
   executor must take and convert in Python.
@@ -98,7 +103,7 @@ def _run(processes: bool, work: Path) -> tuple:
     options = LiveOptions(scenario=str(SCENARIO), summary=work / 'summary.json', bag=None,
                           processes=processes, real_time_factor=1.0,
                           time_limit_s=SIM_S, camera_size=(camera.width_px, camera.height_px))
-    run_live(options, on_progress=sampler)
+    summary = run_live(options, on_progress=sampler)
     if sampler.first is None or sampler.last is None or sampler.last[1] <= sampler.first[1]:
         raise RuntimeError(f'the live graph ({"processes" if processes else "composed"}) '
                            f'did not run: no simulated time after bring-up')
@@ -106,7 +111,8 @@ def _run(processes: bool, work: Path) -> tuple:
     rtf = sim_s / (sampler.last[0] - sampler.first[0])
     cpu = {name: 1000.0 * (sampler.cpu.get(name, 0.0) - sampler.cpu0.get(name, 0.0)) / sim_s
            for name in sampler.cpu}
-    return rtf, cpu
+    hold_share = summary['gait_time_s'].get('hold', 0.0) / max(1e-9, summary['sim_time_s'])
+    return rtf, cpu, hold_share
 
 
 def _subscribed_rates() -> dict:
@@ -123,11 +129,12 @@ def run() -> dict:
     """Measure both modes; return the figures."""
     figures = {}
     with tempfile.TemporaryDirectory(prefix='bench_live_') as tmp:
-        rtf, cpu = _run(True, Path(tmp))
-        figures['live_rtf_processes_x'] = rtf
+        rtf, cpu, hold = _run(True, Path(tmp))
+        figures['live_rtf_processes_x'], figures['live_hold_share_processes'] = rtf, hold
         for name, ms in sorted(cpu.items()):
             figures[f'live_cpu_{name}_ms_per_sim_s'] = ms
-        figures['live_rtf_composed_x'] = _run(False, Path(tmp))[0]
+        rtf, _, hold = _run(False, Path(tmp))
+        figures['live_rtf_composed_x'], figures['live_hold_share_composed'] = rtf, hold
     for node, rate in sorted(_subscribed_rates().items()):
         figures[f'live_sub_msgs_per_s_{node}'] = rate
     return figures

@@ -50,6 +50,7 @@ from space_miner.core.claw import (ClawController, ClawOutput, DIAG_ERROR, DIAG_
                                    DIAG_STALE, DIAG_WARN, PARAM_RANGES, parse_claw_params)
 from space_miner.core.robot import ConfigError, load_robot_config
 from space_miner.nodes import conversions as cv
+from space_miner.nodes.endpoints import make_publisher
 from space_miner.nodes.params import declare_parameters, load_defaults, ParamSpec
 from space_miner.nodes.run import run_node
 from space_miner.paths import config_path
@@ -145,7 +146,7 @@ class ClawControllerNode(LifecycleNode):
         self._requests = []
 
         def pub(spec, msg_type):
-            return self.create_publisher(msg_type, spec.name, spec.pub_qos.to_rclpy())
+            return make_publisher(self, spec, msg_type)
 
         self._pubs = {
             'commands': pub(itf.CLAW_COMMANDS, Float64MultiArray),

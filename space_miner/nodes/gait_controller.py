@@ -67,6 +67,7 @@ from space_miner.core.robot import load_robot_config
 from space_miner.core.scenario import load_scenario
 from space_miner.core.terrain_types import decode_summary
 from space_miner.nodes import conversions as cv
+from space_miner.nodes.endpoints import make_publisher
 from space_miner.nodes.params import declare_parameters, load_defaults, ParamSpec
 from space_miner.nodes.run import run_node
 from space_miner.paths import config_path
@@ -174,7 +175,7 @@ class GaitControllerNode(Node):
         self._last_status_s = -math.inf
 
         def pub(spec, msg_type):
-            return self.create_publisher(msg_type, spec.name, spec.pub_qos.to_rclpy())
+            return make_publisher(self, spec, msg_type)
 
         def sub(spec, msg_type, callback):
             self.create_subscription(msg_type, spec.name, callback, spec.qos.to_rclpy())

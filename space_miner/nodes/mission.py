@@ -53,6 +53,7 @@ from space_miner.core.route import RouteMap
 from space_miner.core.scenario import load_scenario
 from space_miner.core.terrain_types import GridGeometry
 from space_miner.nodes import conversions as cv
+from space_miner.nodes.endpoints import make_publisher
 from space_miner.nodes.gait_controller import defaults_with_extras, specs_from_ranges
 from space_miner.nodes.params import declare_parameters, ParamSpec
 from space_miner.nodes.run import run_node
@@ -134,7 +135,7 @@ class MissionNode(Node):
         self._gait_requests = adapters.GaitRequestRepeater(idle=None)
 
         def pub(spec, msg_type):
-            return self.create_publisher(msg_type, spec.name, spec.pub_qos.to_rclpy())
+            return make_publisher(self, spec, msg_type)
 
         def sub(spec, msg_type, callback):
             self.create_subscription(msg_type, spec.name, callback, spec.qos.to_rclpy())

@@ -74,6 +74,7 @@ from space_miner.core.sampling import (LidCommand, load_drill_rates, PARAM_RANGE
                                        TERMINAL_PHASES)
 from space_miner.core.terrain_types import decode_summary, TerrainReport
 from space_miner.nodes import conversions as cv
+from space_miner.nodes.endpoints import make_publisher
 from space_miner.nodes.gait_controller import defaults_with_extras, specs_from_ranges
 from space_miner.nodes.params import declare_parameters, ParamSpec
 from space_miner.nodes.run import run_node
@@ -160,7 +161,7 @@ class SamplerNode(LifecycleNode):
         self._reset_inputs()
 
         def pub(spec, msg_type):
-            return self.create_publisher(msg_type, spec.name, spec.pub_qos.to_rclpy())
+            return make_publisher(self, spec, msg_type)
 
         def sub(spec, msg_type, callback):
             self._subs.append(self.create_subscription(msg_type, spec.name, callback,

@@ -36,6 +36,7 @@ from space_miner.core.estimation import (fuse_legs_and_wheels, ImuSample, NODE_N
                                          PARAM_SPECS, parse_estimator_params, StateEstimator)
 from space_miner.core.robot import load_robot_config
 from space_miner.nodes import conversions as cv
+from space_miner.nodes.endpoints import make_publisher
 from space_miner.nodes.params import declare_parameters, load_defaults, ParamSpec
 from space_miner.nodes.run import run_node
 
@@ -96,10 +97,8 @@ class StateEstimatorNode(Node):
         self._tf = self._static_tf = None
         self.tf_available = self._make_tf()
 
-        self._pub_odom = self.create_publisher(Odometry, itf.ODOM.name,
-                                               itf.ODOM.pub_qos.to_rclpy())
-        self._pub_diag = self.create_publisher(DiagnosticArray, itf.DIAGNOSTICS.name,
-                                               itf.DIAGNOSTICS.pub_qos.to_rclpy())
+        self._pub_odom = make_publisher(self, itf.ODOM, Odometry)
+        self._pub_diag = make_publisher(self, itf.DIAGNOSTICS, DiagnosticArray)
         self.create_subscription(Imu, itf.IMU.name, self._on_imu, itf.IMU.qos.to_rclpy())
         self.create_subscription(JointState, itf.JOINT_STATES.name, self._on_joints,
                                  itf.JOINT_STATES.qos.to_rclpy())

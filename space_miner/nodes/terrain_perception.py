@@ -54,6 +54,7 @@ from space_miner.core.terrain_types import (CameraIntrinsics, encode_summary, Fr
                                             FrameStatus, MapStatus, TerrainClass,
                                             TerrainLayers, TerrainReport, TraverseMode)
 from space_miner.nodes import conversions as cv
+from space_miner.nodes.endpoints import make_publisher
 from space_miner.nodes.params import declare_parameters, load_defaults, ParamSpec
 from space_miner.nodes.run import run_node
 from space_miner.paths import config_path
@@ -198,7 +199,7 @@ class TerrainPerceptionNode(Node):
         self._last_published: dict = {}
 
         def pub(msg_type, spec):
-            return self.create_publisher(msg_type, spec.name, spec.pub_qos.to_rclpy())
+            return make_publisher(self, spec, msg_type)
 
         self._pub_summary = pub(String, itf.TERRAIN_SUMMARY)
         self._pub_trav = pub(OccupancyGrid, itf.TERRAIN_TRAVERSABILITY)

@@ -41,6 +41,7 @@ from space_miner import interfaces as itf
 from space_miner.core.robot import load_robot_config
 from space_miner.core.scenario import load_scenario
 from space_miner.nodes import conversions as cv
+from space_miner.nodes.endpoints import make_publisher
 from space_miner.nodes.params import declare_parameters, load_defaults, ParamSpec
 from space_miner.nodes.run import run_node
 from space_miner.sim.judge import ClawTruth, NeverDetachJudge
@@ -126,7 +127,7 @@ class SimNode(Node):
         self._status = {}
 
         def pub(spec, msg_type, name=None):
-            return self.create_publisher(msg_type, name or spec.name, spec.pub_qos.to_rclpy())
+            return make_publisher(self, spec, msg_type, name)
 
         self._pub_joints = pub(itf.JOINT_STATES, JointState)
         self._pub_wrench = {claw: pub(spec, WrenchStamped)
