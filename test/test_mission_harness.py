@@ -8,6 +8,8 @@ the site, anchor, drill, stow, verify. Judged from the world's truth; fixed seed
 watcher component checks the sampling interlocks at every sampler step.
 """
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -16,6 +18,8 @@ from space_miner.paths import config_path
 from space_miner.sim.components import full_stack_components
 from space_miner.sim.harness import Harness, HarnessConfig
 from space_miner.sim.mission_components import SAMPLER_PERIOD_S
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class Watcher:
@@ -98,3 +102,40 @@ def test_the_estimate_stands_still_while_the_robot_stops_and_anchors(short):
     moved_est = np.linalg.norm(estimates - estimates[0], axis=1).max()
     moved_true = np.linalg.norm(truths - truths[0], axis=1).max()
     assert moved_est <= moved_true + 0.02, (moved_est, moved_true)
+
+
+class SamplerEvents:
+    """Records the sampler's events and the gait mode at each sampler step."""
+
+    name = 'sampler_events'
+    period_s = SAMPLER_PERIOD_S
+
+    def __init__(self) -> None:
+        self.texts = []   # (t, event text)
+        self.modes = []   # (t, gait mode, sampling phase)
+
+    def step(self, t_s, bus):
+        out = bus.values.get('sampling_output')
+        if out is None:
+            return
+        self.modes.append((t_s, bus.mode, out.status.phase.value))
+        self.texts += [(e.t_s, e.text) for e in out.events]
+
+
+def test_a_wrist_sensor_silent_while_drilling_pauses_the_sampler_and_the_mission_succeeds():
+    """The gait holds on the stale wrench for the 2 s dropout; the site is not given up."""
+    scenario = load_scenario(ROOT / 'test' / 'scenarios' / 'short_live_ft_dropout.yaml')
+    (fault,) = scenario.faults
+    harness = Harness(scenario, [], HarnessConfig())
+    events = SamplerEvents()
+    harness.components = full_stack_components(scenario, harness.world) + [events]
+    summary = harness.run()
+    assert summary['success'] is True, summary['reason']
+    assert summary['rule_violations'] == 0 and summary['detached'] is False
+    held = [t for t, mode, phase in events.modes if mode == 'hold' and phase == 'drill']
+    assert held, 'the gait never held while drilling: the fault missed the drilling'
+    assert fault.at_s <= held[0] < held[-1] <= fault.at_s + fault.duration_s + 0.5
+    texts = [text for _, text in events.texts]
+    assert any(text.startswith('gait in hold: sequence paused') for text in texts), texts
+    assert any(text.startswith('gait left hold after') for text in texts), texts
+    assert not any('abort' in text for text in texts), texts
