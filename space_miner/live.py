@@ -2,11 +2,12 @@
 """``space-miner sim``: one scenario on the live ROS graph, recorded, summarised.
 
 The sim node and every stack node run on real rclpy and Fast DDS — composed in this
-process, or each in its own process with ``processes=True``; the nodes of this process spin
-on one single-threaded executor (rclpy's executors rebuild their wait set in Python on
-every turn, and the multi-threaded one adds a thread pool and futures on top under one
-GIL: with it the sim node's process took 2.4 s of CPU per simulated second, 1.0 s without,
-``bench/bench_live.py``).
+process (a multi-threaded executor), or each in its own process with ``processes=True``.
+The multi-threaded executor costs: the sim node's process takes ~2.4 s of CPU per simulated
+second with it and ~1.0 s with a single-threaded one (``bench/bench_live.py``); but the
+sim's stepping thread then runs faster than the stack can follow on two cores (the live
+teleoperation test failed in two of five full runs with it: once at bring-up, once on the
+site's terrain), so it stays until the stack itself is cheaper (issue 25).
 A monitor node follows ``/clock``, ``/ground_truth/odom``, ``/gait/mode``,
 ``/mission/status`` and ``/sampler/mass`` for the progress bar and the summary; a
 recorder writes the contract topics to an MCAP rosbag2 bag (plus ``/tf``, ``/tf_static``
@@ -166,24 +167,69 @@ def _stack_processes(scenario, scenario_path: str, run_dir: Path, env: dict) -> 
     return procs
 
 
-def _activate_remote(node, names: list, timeout_s: float = 120.0) -> None:
-    """Configure then activate lifecycle nodes in other processes, as launch does."""
-    from lifecycle_msgs.msg import Transition
-    from lifecycle_msgs.srv import ChangeState
+#: How long a lifecycle transition's answer is awaited before the node's state is asked [s].
+TRANSITION_ANSWER_S = 5.0
 
+
+def _call(client, request, wait_s: float):
+    """Call a service; its response, or None when none came within ``wait_s`` [s]."""
+    future = client.call_async(request)
+    deadline = time.monotonic() + wait_s
+    while not future.done() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if future.done():
+        return future.result()
+    client.remove_pending_request(future)
+    return None
+
+
+def _activate_remote(node, names: list, timeout_s: float = 120.0) -> None:
+    """Configure then activate lifecycle nodes in other processes, as launch does.
+
+    A service answer can be lost while the two sides are still discovering each other (the
+    server may answer before it has matched the client's reader), and a lost answer once
+    failed a bring-up. So each transition is driven by the node's state (``get_state``):
+    already in the goal state, it is skipped; in the transition's start state, it is asked
+    for (an unanswered or failed request is judged by the state asked again); in any other
+    state the node is left to finish. A transition is never asked twice from a state that
+    does not take it: rclpy's lifecycle server raises on an unregistered transition, which
+    would end the node. Gives up after ``timeout_s`` [s] per transition.
+    """
+    from lifecycle_msgs.msg import State, Transition
+    from lifecycle_msgs.srv import ChangeState, GetState
+
+    steps = ((Transition.TRANSITION_CONFIGURE, State.PRIMARY_STATE_UNCONFIGURED,
+              State.PRIMARY_STATE_INACTIVE),
+             (Transition.TRANSITION_ACTIVATE, State.PRIMARY_STATE_INACTIVE,
+              State.PRIMARY_STATE_ACTIVE))
     for name in names:
-        client = node.create_client(ChangeState, f'/{name}/change_state')
-        if not client.wait_for_service(timeout_sec=timeout_s):
-            raise RuntimeError(f'lifecycle node {name} did not come up')
-        for transition in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
-            future = client.call_async(ChangeState.Request(
-                transition=Transition(id=transition)))
-            deadline = time.monotonic() + timeout_s
-            while not future.done() and time.monotonic() < deadline:
-                time.sleep(0.02)
-            if not future.done() or not future.result().success:
-                raise RuntimeError(f'lifecycle node {name}: transition {transition} failed')
-        node.destroy_client(client)
+        change = node.create_client(ChangeState, f'/{name}/change_state')
+        get = node.create_client(GetState, f'/{name}/get_state')
+        try:
+            if not (change.wait_for_service(timeout_sec=timeout_s)
+                    and get.wait_for_service(timeout_sec=timeout_s)):
+                raise RuntimeError(f'lifecycle node {name} did not come up')
+            for transition, start, goal in steps:
+                deadline = time.monotonic() + timeout_s
+                state = answer = None
+                while True:
+                    reply = _call(get, GetState.Request(), TRANSITION_ANSWER_S)
+                    state = None if reply is None else reply.current_state.id
+                    if state == goal:
+                        break
+                    if time.monotonic() >= deadline:
+                        raise RuntimeError(f'lifecycle node {name}: transition {transition} '
+                                           f'failed (answer {answer}, state {state})')
+                    if state == start:
+                        answer = _call(change, ChangeState.Request(
+                            transition=Transition(id=transition)), TRANSITION_ANSWER_S)
+                        if answer is not None and answer.success:
+                            break
+                    elif state is not None:
+                        time.sleep(0.05)   # transitioning: let it finish
+        finally:
+            node.destroy_client(change)
+            node.destroy_client(get)
 
 
 class LiveGraph:
@@ -191,7 +237,7 @@ class LiveGraph:
 
     Entering it creates its own rclpy context, the sim node (in this process), the stack
     (composed in this process, or one process per node with ``options.processes``), a
-    monitor node, and a single-threaded executor spinning them in a background thread;
+    monitor node, and a multi-threaded executor spinning them in a background thread;
     lifecycle nodes in other processes are configured and activated through their
     ``change_state`` services, as launch does (``bringup_error`` says why that failed).
     Leaving it stops the executor, SIGINTs the stack's processes (killing any that do not
@@ -212,7 +258,7 @@ class LiveGraph:
 
     def __enter__(self) -> 'LiveGraph':
         import rclpy
-        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.executors import MultiThreadedExecutor
         from rclpy.parameter import Parameter
 
         options = self.options
@@ -241,7 +287,7 @@ class LiveGraph:
                 self._nodes += _stack_nodes(self.context, self.scenario_path, overrides)
             self.monitor = _Monitor(self.context)
             self._nodes.append(self.monitor.node)
-            self.executor = SingleThreadedExecutor(context=self.context)
+            self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
             for node in self._nodes:
                 self.executor.add_node(node)
             threading.Thread(target=self.executor.spin, daemon=True).start()

@@ -6,12 +6,15 @@ Ctrl-C that lands while rclpy converts a message being taken reaches the node as
 ``sim.launch.py`` Ctrl-C test saw the gait controller exit 1 that way). The child below
 makes that happen every time: the message class's constructor, which the conversion
 calls, sends the process its own SIGINT. A ``RuntimeError`` with no signal behind it must
-still end the process with an error.
+still end the process with an error. Also ``live._activate_remote``, which brings the
+lifecycle nodes of other processes up as launch does.
 """
 
 import subprocess
 import sys
 import textwrap
+
+import pytest
 
 NODE = textwrap.dedent('''
     import os, signal, sys
@@ -72,3 +75,49 @@ def test_a_runtime_error_without_a_signal_still_ends_the_node_with_an_error():
     assert result.returncode != 0
     assert 'a fault of the node' in result.stderr
     assert 'run_node returned' not in result.stdout
+
+
+def _lifecycle_graph():
+    """A lifecycle node and a caller node on one context, spun in a background thread."""
+    import threading
+
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.lifecycle import LifecycleNode
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    target = LifecycleNode('activate_probe', context=context)
+    caller = rclpy.create_node('activate_caller', context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(target)
+    executor.add_node(caller)
+    threading.Thread(target=executor.spin, daemon=True).start()
+    return context, executor, target, caller
+
+
+def _end(context, executor, *nodes):
+    import rclpy
+    executor.shutdown(timeout_sec=5.0)
+    for node in nodes:
+        node.destroy_node()
+    rclpy.try_shutdown(context=context)
+
+
+@pytest.mark.parametrize('configured_before', [False, True])
+def test_activate_remote_brings_a_lifecycle_node_to_active(configured_before):
+    """A configure that fails because the node is already configured still counts."""
+    from lifecycle_msgs.srv import GetState
+
+    from space_miner.live import _activate_remote, _call
+
+    context, executor, target, caller = _lifecycle_graph()
+    try:
+        if configured_before:
+            target.trigger_configure()
+        _activate_remote(caller, ['activate_probe'], timeout_s=30.0)
+        client = caller.create_client(GetState, '/activate_probe/get_state')
+        state = _call(client, GetState.Request(), 10.0)
+        assert state is not None and state.current_state.label == 'active', state
+    finally:
+        _end(context, executor, target, caller)
