@@ -131,19 +131,38 @@ class ServiceSpec:
     description: str
 
 
+#: Rate of the low-rate copies of the hardware state [Hz]: the 50 Hz nodes (gait, sampler,
+#: terrain perception) act on the latest joint states and wrist wrenches once per control
+#: period, so they read these instead of the 250 Hz streams (a second joint state broadcaster
+#: and force/torque broadcasters with ``update_rate: 50`` in config/ros2_controllers.yaml).
+#: Each message they are not delivered is one fewer wake-up of their executor.
+LOW_RATE_HZ = 50.0
+
+
 def _ft(claw: str) -> TopicSpec:
     return TopicSpec(f'/{claw}_ft_broadcaster/wrench', 'geometry_msgs/msg/WrenchStamped',
-                     SENSOR_QOS, 250.0, 'hardware', ('claw_controller', 'gait_controller'),
-                     'hardware',
+                     SENSOR_QOS, 250.0, 'hardware', ('claw_controller',), 'hardware',
                      f'wrist force/torque of {claw} [N, N m], frame {claw}_ft_link',
+                     HW_STATE_QOS)
+
+
+def _ft_low_rate(claw: str) -> TopicSpec:
+    return TopicSpec(f'/{claw}_ft_broadcaster_low_rate/wrench',
+                     'geometry_msgs/msg/WrenchStamped', SENSOR_QOS, LOW_RATE_HZ, 'hardware',
+                     ('gait_controller',), 'hardware',
+                     f'the wrist wrench of {claw} at the control rate (same values)',
                      HW_STATE_QOS)
 
 
 JOINT_STATES = TopicSpec(
     '/joint_states', 'sensor_msgs/msg/JointState', SENSOR_QOS, 250.0, 'hardware',
-    ('claw_controller', 'state_estimator', 'gait_controller', 'terrain_perception', 'sampler'),
+    ('claw_controller', 'state_estimator'),
     'hardware', 'every joint: position, velocity, effort (claw effort = squeeze force [N])',
     HW_STATE_QOS)
+JOINT_STATES_LOW_RATE = TopicSpec(
+    '/joint_state_broadcaster_low_rate/joint_states', 'sensor_msgs/msg/JointState',
+    SENSOR_QOS, LOW_RATE_HZ, 'hardware', ('gait_controller', 'terrain_perception', 'sampler'),
+    'hardware', '/joint_states at the control rate (same values)', HW_STATE_QOS)
 LEG_COMMANDS = TopicSpec(
     '/leg_position_controller/commands', 'std_msgs/msg/Float64MultiArray', COMMAND_QOS, 50.0,
     'gait_controller', ('hardware',), 'hardware', '18 leg joint positions [rad], LEG_JOINTS')
@@ -160,6 +179,7 @@ SAMPLER_DRILL_COMMANDS = TopicSpec(
     '/sampler_drill_controller/commands', 'std_msgs/msg/Float64MultiArray', COMMAND_QOS, 50.0,
     'sampler', ('hardware',), 'hardware', 'drill speed [rad/s]')
 FT_WRENCHES = tuple(_ft(c) for c in CLAW_LEGS)
+FT_WRENCHES_LOW_RATE = tuple(_ft_low_rate(c) for c in CLAW_LEGS)
 IMU = TopicSpec(
     '/imu_broadcaster/imu', 'sensor_msgs/msg/Imu', SENSOR_QOS, 200.0, 'hardware',
     ('state_estimator',), 'hardware', 'IMU in imu_link', HW_STATE_QOS)
@@ -272,8 +292,8 @@ TERRAIN_MARKERS = TopicSpec(
     'terrain_perception', (), 'stack', 'rviz: classes, grasp candidates, summary text')
 
 TOPICS = (
-    (JOINT_STATES, LEG_COMMANDS, WHEEL_COMMANDS, CLAW_COMMANDS, SAMPLER_FEED_COMMANDS,
-     SAMPLER_DRILL_COMMANDS) + FT_WRENCHES
+    (JOINT_STATES, JOINT_STATES_LOW_RATE, LEG_COMMANDS, WHEEL_COMMANDS, CLAW_COMMANDS,
+     SAMPLER_FEED_COMMANDS, SAMPLER_DRILL_COMMANDS) + FT_WRENCHES + FT_WRENCHES_LOW_RATE
     + (IMU, SAMPLER_MASS, SAMPLER_LID, DEPTH_IMAGE, DEPTH_INFO, GROUND_TRUTH_ODOM, CLOCK,
        ODOM, CMD_VEL, GOAL_POSE, CLICKED_POINT, GAIT_REQUEST, ESTOP, DIAGNOSTICS,
        CLAW_REQUESTS, CLAW_STATE, CLAW_SLIPS, GAIT_MODE, GAIT_STATUS, GAIT_MARKERS,

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """The gait_controller node with real rclpy and DDS.
 
-A fake robot echoes the leg commands back as ``/joint_states`` (a perfect position servo)
+A fake robot echoes the leg commands back as the low-rate joint states (a perfect position servo)
 and publishes ``/odom``; the test checks that ``/cmd_vel`` turns into commands, that
 ``/estop`` holds on the next control step, that operator silence past the deadman hands
 the robot back to the autopilot's ``/mission/goal``, and that bad parameters are refused.
@@ -58,8 +58,8 @@ class FakeRobot:
                               itf.CLAW_REQUESTS.qos.to_rclpy())
         n.create_subscription(MarkerArray, itf.GAIT_MARKERS.name, self.markers.append,
                               itf.GAIT_MARKERS.qos.to_rclpy())
-        self.pub_joints = n.create_publisher(JointState, itf.JOINT_STATES.name,
-                                             itf.JOINT_STATES.pub_qos.to_rclpy())
+        self.pub_joints = n.create_publisher(JointState, itf.JOINT_STATES_LOW_RATE.name,
+                                             itf.JOINT_STATES_LOW_RATE.pub_qos.to_rclpy())
         self.pub_odom = n.create_publisher(Odometry, itf.ODOM.name, itf.ODOM.pub_qos.to_rclpy())
         self.pub_cmd = n.create_publisher(Twist, itf.CMD_VEL.name, itf.CMD_VEL.qos.to_rclpy())
         self.pub_estop = n.create_publisher(Bool, itf.ESTOP.name, itf.ESTOP.qos.to_rclpy())

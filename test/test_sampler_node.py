@@ -84,8 +84,8 @@ class FakeStack:
                               lambda m: self.gait_requests.append(m.data),
                               itf.GAIT_REQUEST.qos.to_rclpy())
         self.pubs = {
-            'joints': n.create_publisher(JointState, itf.JOINT_STATES.name,
-                                         itf.JOINT_STATES.pub_qos.to_rclpy()),
+            'joints': n.create_publisher(JointState, itf.JOINT_STATES_LOW_RATE.name,
+                                         itf.JOINT_STATES_LOW_RATE.pub_qos.to_rclpy()),
             'mass': n.create_publisher(Float64, itf.SAMPLER_MASS.name,
                                        itf.SAMPLER_MASS.pub_qos.to_rclpy()),
             'odom': n.create_publisher(Odometry, itf.ODOM.name, itf.ODOM.pub_qos.to_rclpy()),

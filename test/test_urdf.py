@@ -109,17 +109,27 @@ def test_joint_names_and_orders_agree_across_yaml_urdf_controllers_and_interface
     # Sensors: broadcasters name the URDF's sensors and publish the contract's topics.
     sensors = {s.get('name'): s for s in rc.findall('sensor')}
     for claw in interfaces.CLAW_LEGS:
-        broadcaster = f'{claw}_ft_broadcaster'
-        params = controllers[broadcaster]['ros__parameters']
-        assert params['sensor_name'] in sensors
-        assert params['frame_id'] == f'{claw}_ft_link'
-        assert interfaces.topic(f'/{broadcaster}/wrench').msg_type == \
-            'geometry_msgs/msg/WrenchStamped'
+        for broadcaster in (f'{claw}_ft_broadcaster', f'{claw}_ft_broadcaster_low_rate'):
+            params = controllers[broadcaster]['ros__parameters']
+            assert params['sensor_name'] == f'{claw}_ft_sensor'
+            assert params['sensor_name'] in sensors
+            assert params['frame_id'] == f'{claw}_ft_link'
+            spec = interfaces.topic(f'/{broadcaster}/wrench')
+            assert spec.msg_type == 'geometry_msgs/msg/WrenchStamped'
+            if broadcaster.endswith('_low_rate'):   # at the rate the contract declares
+                assert params['update_rate'] == spec.rate_hz
     assert controllers['imu_broadcaster']['ros__parameters']['sensor_name'] in sensors
     assert interfaces.IMU.name == '/imu_broadcaster/imu'
     assert 'joint_state_broadcaster' in declared
+    # The low-rate joint states: a second broadcaster on its own (local) topic, at its rate.
+    low = controllers['joint_state_broadcaster_low_rate']['ros__parameters']
+    assert low['use_local_topics'] is True
+    assert interfaces.JOINT_STATES_LOW_RATE.name == \
+        '/joint_state_broadcaster_low_rate/joint_states'
+    assert low['update_rate'] == interfaces.JOINT_STATES_LOW_RATE.rate_hz
     # Every controller declared in the manager is one the contract uses, and vice versa.
     contract = {t.split('/')[1] for t in interfaces.COMMAND_JOINTS} | {
-        f'{c}_ft_broadcaster' for c in interfaces.CLAW_LEGS} | {
-        'imu_broadcaster', 'joint_state_broadcaster'}
+        f'{c}_ft_broadcaster{suffix}' for c in interfaces.CLAW_LEGS
+        for suffix in ('', '_low_rate')} | {
+        'imu_broadcaster', 'joint_state_broadcaster', 'joint_state_broadcaster_low_rate'}
     assert set(declared) - {'update_rate'} == contract

@@ -10,12 +10,14 @@ on (``requires_grip``, effective gravity, escape velocity: the selector's physic
 Parameters are read once, at start: a later change is checked against its range and takes
 effect at the next start.
 
-The control loop runs on the arrival of ``/joint_states``, at most once per control period
-(:data:`CONTROL_PERIOD_S`, the declared rate of ``/leg_position_controller/commands``; the
-gait parameters carry no period of their own). Inputs: ``/odom``,
+The control loop runs on the arrival of the joint states at the control rate
+(``/joint_state_broadcaster_low_rate/joint_states``, 50 Hz): one step per arrival, at least
+:data:`MIN_STEP_GAP_S` apart (the control period :data:`CONTROL_PERIOD_S` is the declared
+rate of ``/leg_position_controller/commands``; the gait parameters carry no period of their
+own). Inputs: ``/odom``,
 ``/claw_controller/state`` (JSON of core/claw_codec.py, adapted by
-:func:`~space_miner.core.claw_codec.claw_statuses`), the wrist wrenches
-``/<c>_ft_broadcaster/wrench`` (turned from ``<c>_ft_link`` into base_link by
+:func:`~space_miner.core.claw_codec.claw_statuses`), the wrist wrenches at the control rate
+``/<c>_ft_broadcaster_low_rate/wrench`` (turned from ``<c>_ft_link`` into base_link by
 :func:`~space_miner.core.adapters.wrist_force_in_base`, the harness's function),
 ``/terrain/summary`` (JSON of core/terrain_types.py, see
 :func:`space_miner.core.adapters.terrain_for_gait`),
@@ -35,7 +37,7 @@ frame ``base_link``) and ``/diagnostics``, both on timers.
 
 Time. Every input is stamped with its **receive time on the node's clock** (sim time when
 ``use_sim_time`` is set, else system time), and the control step runs at the receive time
-of ``/joint_states``. The header stamps are not used for timing: rviz and teleop stamp
+of the joint states. The header stamps are not used for timing: rviz and teleop stamp
 their messages with wall time while the stack may run on sim time, so the deadman of
 ``/cmd_vel`` and ``/goal_pose`` and the staleness of the critical inputs (joint states,
 odometry, wrist wrenches) are all judged on one clock. A stale critical input makes the
@@ -74,8 +76,13 @@ from space_miner.paths import config_path
 
 NODE_NAME = 'gait_controller'
 CONFIG_FILE = 'gait_controller.yaml'
-#: One control step per this period at most [s]: the declared rate of the leg commands.
+#: The control period [s]: the declared rate of the leg commands (and of the low-rate joint
+#: states the step runs on).
 CONTROL_PERIOD_S = 1.0 / itf.LEG_COMMANDS.rate_hz
+#: Two control steps are at least this far apart [s]: half a period, not a whole one, because
+#: the node's clock (from ``/clock``, 100 Hz) reads an arrival up to a tick early or late, and
+#: a step skipped for reading 10 ms after the last one would wait a whole period more.
+MIN_STEP_GAP_S = 0.5 * CONTROL_PERIOD_S
 #: Frames a goal may be given in (map -> odom is the identity: no global localisation here).
 GOAL_FRAMES = (itf.ODOM_FRAME, itf.MAP_FRAME)
 #: /gait/status changes other than of the mode are published at most this often [s].
@@ -187,10 +194,10 @@ class GaitControllerNode(Node):
         self._pub_status = pub(itf.GAIT_STATUS, String)
         self._pub_markers = pub(itf.GAIT_MARKERS, MarkerArray)
         self._pub_diag = pub(itf.DIAGNOSTICS, DiagnosticArray)
-        sub(itf.JOINT_STATES, JointState, self._on_joint_states)
+        sub(itf.JOINT_STATES_LOW_RATE, JointState, self._on_joint_states)
         sub(itf.ODOM, Odometry, self._on_odom)
         sub(itf.CLAW_STATE, String, self._on_claw_state)
-        for claw, spec in zip(itf.CLAW_LEGS, itf.FT_WRENCHES):
+        for claw, spec in zip(itf.CLAW_LEGS, itf.FT_WRENCHES_LOW_RATE):
             sub(spec, WrenchStamped, lambda msg, c=claw: self._on_wrench(c, msg))
         sub(itf.TERRAIN_SUMMARY, String, self._on_terrain)
         sub(itf.CMD_VEL, Twist, self._on_cmd_vel)
@@ -280,7 +287,7 @@ class GaitControllerNode(Node):
     # --- the control step ----------------------------------------------------------------
     def _on_joint_states(self, msg: JointState) -> None:
         t_s = self.now_s()
-        if t_s - self._last_step_s < CONTROL_PERIOD_S - 1e-4 and t_s >= self._last_step_s:
+        if t_s - self._last_step_s < MIN_STEP_GAP_S and t_s >= self._last_step_s:
             return
         self._last_step_s = t_s
         _, position, _, _ = cv.joint_state_arrays(msg, itf.LEG_JOINTS)
@@ -398,7 +405,8 @@ class GaitControllerNode(Node):
         out = self.last_output
         status = DiagnosticStatus(name=NODE_NAME, hardware_id='legs, wheels')
         if out is None:
-            status.level, status.message = _level(3), 'waiting for /joint_states'
+            status.level = _level(3)
+            status.message = f'waiting for {itf.JOINT_STATES_LOW_RATE.name}'
             values = {}
         else:
             stale = str(out.diagnostics.get('stale_inputs', ''))
@@ -431,6 +439,6 @@ if __name__ == '__main__':
     main()
 
 
-__all__ = ['CONTROL_PERIOD_S', 'GaitControllerNode', 'NODE_NAME', 'PARAMS',
+__all__ = ['CONTROL_PERIOD_S', 'MIN_STEP_GAP_S', 'GaitControllerNode', 'NODE_NAME', 'PARAMS',
            'defaults_with_extras', 'main', 'pose2d_from_msg', 'specs_from_ranges',
            'unit_of']

@@ -11,8 +11,9 @@ Lifecycle:
   existing log is reloaded: records survive a restart) and creates the publishers,
   subscriptions, the ``/sampling/start`` and ``/sampling/abort`` services and the timers;
   a parameter changed later (checked against its range) takes effect at the next configure;
-* ``activate`` starts stepping the sequence on each ``/joint_states`` arrival (at most once
-  per :data:`STEP_PERIOD_S`) and accepts starts;
+* ``activate`` starts stepping the sequence on each arrival of the joint states at the
+  control rate (``/joint_state_broadcaster_low_rate/joint_states``; steps at least
+  :data:`MIN_STEP_GAP_S` apart) and accepts starts;
 * ``deactivate`` aborts a running sequence and **retracts first**: the node keeps
   commanding until the feed is stowed (drill stopped, lid closed), then stops commanding;
   it never asks for a claw release (the only gait requests it can make are ``anchor`` and
@@ -25,7 +26,7 @@ site is the mission's: the ``sampling_request`` (site and target mass) of
 ``/mission/status``, or its current target when that is a site. Without either the start
 is refused.
 
-Inputs: ``/sampler/mass`` [kg], ``/joint_states`` (feed position [m] and effort = feed
+Inputs: ``/sampler/mass`` [kg], the low-rate joint states (feed position [m] and effort = feed
 force [N]), ``/claw_controller/state`` (verified holding and slips per claw; a report
 older than :data:`CLAW_STATE_MAX_AGE_S` counts as no claw holding), ``/gait/mode``,
 ``/terrain/summary`` (the site verdict: the terrain's check of this site when it made one,
@@ -82,8 +83,12 @@ from space_miner.nodes.run import run_node
 NODE_NAME = 'sampler'
 CONFIG_FILE = 'sampler.yaml'
 DEFAULT_LOG_PATH = 'space_miner_samples.jsonl'
-#: One step per this period at most [s]: the declared rate of the feed commands.
+#: The step period [s]: the declared rate of the feed commands (and of the low-rate joint
+#: states the sequence steps on).
 STEP_PERIOD_S = 1.0 / itf.SAMPLER_FEED_COMMANDS.rate_hz
+#: Two steps are at least this far apart [s]: half a period, as the node's clock (from
+#: ``/clock``, 100 Hz) reads an arrival up to a tick early or late (see the gait controller).
+MIN_STEP_GAP_S = 0.5 * STEP_PERIOD_S
 #: A claw state report older than this counts as no claw holding [s].
 CLAW_STATE_MAX_AGE_S = 0.5
 #: Frames a clicked site may be given in (map -> odom is the identity here).
@@ -177,7 +182,7 @@ class SamplerNode(LifecycleNode):
             'diagnostics': pub(itf.DIAGNOSTICS, DiagnosticArray),
         }
         sub(itf.SAMPLER_MASS, Float64, self._on_mass)
-        sub(itf.JOINT_STATES, JointState, self._on_joint_states)
+        sub(itf.JOINT_STATES_LOW_RATE, JointState, self._on_joint_states)
         sub(itf.CLAW_STATE, String, self._on_claw_state)
         sub(itf.GAIT_MODE, String, self._on_gait_mode)
         sub(itf.TERRAIN_SUMMARY, String, self._on_terrain)
@@ -354,7 +359,7 @@ class SamplerNode(LifecycleNode):
         self._feed_force_n = force if math.isfinite(force) else None
         if self.sequence is None or not self.commanding:
             return
-        if t_s - self._last_step_s < STEP_PERIOD_S - 1e-4 and t_s >= self._last_step_s:
+        if t_s - self._last_step_s < MIN_STEP_GAP_S and t_s >= self._last_step_s:
             return
         self._last_step_s = t_s
         seq = self.sequence

@@ -8,7 +8,8 @@ checked again by :func:`~space_miner.core.terrain_params.parse_terrain_params`.
 In: ``/camera/depth/image_raw`` (32FC1 metres or 16UC1 millimetres) and
 ``/camera/depth/camera_info`` (sensor QoS), ``/odom`` (base_link in odom: a short history is
 kept and the pose nearest the image stamp is used, within :data:`MAX_POSE_GAP_S`),
-``/joint_states`` (leg angles for the self-filter), ``/clicked_point`` (a sampling site to
+the joint states at the control rate (``/joint_state_broadcaster_low_rate/joint_states``: leg
+angles for the self-filter), ``/clicked_point`` (a sampling site to
 check, in odom or map; map -> odom is the identity the state estimator broadcasts) and
 ``/sampling/status`` (while a sequence runs, its site is the one checked).
 
@@ -214,8 +215,8 @@ class TerrainPerceptionNode(Node):
         self.create_subscription(CameraInfo, itf.DEPTH_INFO.name, self._on_info,
                                  itf.DEPTH_INFO.qos.to_rclpy())
         self.create_subscription(Odometry, itf.ODOM.name, self._on_odom, itf.ODOM.qos.to_rclpy())
-        self.create_subscription(JointState, itf.JOINT_STATES.name, self._on_joints,
-                                 itf.JOINT_STATES.qos.to_rclpy())
+        self.create_subscription(JointState, itf.JOINT_STATES_LOW_RATE.name, self._on_joints,
+                                 itf.JOINT_STATES_LOW_RATE.qos.to_rclpy())
         self.create_subscription(PointStamped, itf.CLICKED_POINT.name, self._on_clicked,
                                  itf.CLICKED_POINT.qos.to_rclpy())
         self.create_subscription(String, itf.SAMPLING_STATUS.name, self._on_sampling_status,

@@ -3,7 +3,8 @@
 
 Like ``mujoco_ros2_control`` does for ros2_control users, this node owns a
 :class:`space_miner.sim.world.World` and publishes exactly what ros2_control's broadcasters
-would (``/joint_states``, the wrist wrenches, the IMU), plus the sampler's load cell, the
+would (``/joint_states``, the wrist wrenches, their 50 Hz copies for the nodes acting at the
+control rate, the IMU), plus the sampler's load cell, the
 depth camera, ``/ground_truth/odom`` and ``/clock`` (100 Hz); it takes the five
 ``*/commands`` topics. A malformed command (wrong length, NaN, beyond a limit) is refused
 with a log line and the last safe command is kept.
@@ -59,6 +60,8 @@ PARAMS = (
               '', 0.0, 1000.0),
     ParamSpec('joint_state_rate_hz', float, '/joint_states rate', 'Hz', 1.0, 1000.0),
     ParamSpec('wrench_rate_hz', float, 'wrist wrench rate', 'Hz', 1.0, 1000.0),
+    ParamSpec('low_rate_hz', float, 'rate of the low-rate joint states and wrist wrenches '
+              '(the control-rate copies the 50 Hz nodes read)', 'Hz', 1.0, 1000.0),
     ParamSpec('imu_rate_hz', float, 'IMU rate', 'Hz', 1.0, 1000.0),
     ParamSpec('sampler_mass_rate_hz', float, '/sampler/mass rate', 'Hz', 1.0, 200.0),
     ParamSpec('ground_truth_rate_hz', float, '/ground_truth/odom rate', 'Hz', 1.0, 500.0),
@@ -81,6 +84,7 @@ def publish_rate(params) -> float:
     """Messages per second the node publishes with these parameters."""
     camera = 2.0 * params['camera_rate_hz']  # image + camera_info
     return (params['joint_state_rate_hz'] + len(itf.FT_WRENCHES) * params['wrench_rate_hz']
+            + (1 + len(itf.FT_WRENCHES_LOW_RATE)) * params['low_rate_hz']
             + params['imu_rate_hz'] + params['sampler_mass_rate_hz']
             + params['ground_truth_rate_hz'] + params['clock_rate_hz'] + camera
             + params['diagnostics_rate_hz'])
@@ -132,6 +136,9 @@ class SimNode(Node):
         self._pub_joints = pub(itf.JOINT_STATES, JointState)
         self._pub_wrench = {claw: pub(spec, WrenchStamped)
                             for claw, spec in zip(itf.CLAW_LEGS, itf.FT_WRENCHES)}
+        self._pub_joints_low = pub(itf.JOINT_STATES_LOW_RATE, JointState)
+        self._pub_wrench_low = {claw: pub(spec, WrenchStamped) for claw, spec
+                                in zip(itf.CLAW_LEGS, itf.FT_WRENCHES_LOW_RATE)}
         self._pub_imu = pub(itf.IMU, Imu)
         self._pub_mass = pub(itf.SAMPLER_MASS, Float64)
         self._pub_depth = pub(itf.DEPTH_IMAGE, Image)
@@ -252,6 +259,7 @@ class SimNode(Node):
         p = self.params
         streams = {
             'joints': p['joint_state_rate_hz'], 'wrench': p['wrench_rate_hz'],
+            'low_rate': p['low_rate_hz'],
             'imu': p['imu_rate_hz'], 'mass': p['sampler_mass_rate_hz'],
             'truth': p['ground_truth_rate_hz'], 'clock': p['clock_rate_hz'],
         }
@@ -328,13 +336,12 @@ class SimNode(Node):
         if stream == 'clock':
             self._pub_clock.publish(cv.clock_msg(t))
         elif stream == 'joints':
-            self._pub_joints.publish(cv.joint_state_msg(
-                t, sensors.joint_names, sensors.position, sensors.velocity, sensors.effort))
+            self._publish_joints(self._pub_joints, sensors, t)
         elif stream == 'wrench':
-            for claw, wrench in sensors.wrenches.items():
-                if wrench is not None:  # a silent sensor (ft_dropout) publishes nothing
-                    self._pub_wrench[claw].publish(cv.wrench_msg(
-                        t, f'{claw}_ft_link', wrench.force_n, wrench.torque_nm))
+            self._publish_wrenches(self._pub_wrench, sensors, t)
+        elif stream == 'low_rate':  # the same readings, for the nodes acting at 50 Hz
+            self._publish_joints(self._pub_joints_low, sensors, t)
+            self._publish_wrenches(self._pub_wrench_low, sensors, t)
         elif stream == 'imu':
             imu = sensors.imu
             cfg = self.robot.imu
@@ -357,6 +364,18 @@ class SimNode(Node):
                 self._pub_depth.publish(cv.depth_image_msg(t, frame, depth))
                 height, width = depth.shape
                 self._pub_info.publish(cv.camera_info_msg(t, frame, width, height, k))
+
+    @staticmethod
+    def _publish_joints(pub, sensors, t: float) -> None:
+        pub.publish(cv.joint_state_msg(
+            t, sensors.joint_names, sensors.position, sensors.velocity, sensors.effort))
+
+    @staticmethod
+    def _publish_wrenches(pubs: dict, sensors, t: float) -> None:
+        for claw, wrench in sensors.wrenches.items():
+            if wrench is not None:  # a silent sensor (ft_dropout) publishes nothing
+                pubs[claw].publish(cv.wrench_msg(
+                    t, f'{claw}_ft_link', wrench.force_n, wrench.torque_nm))
 
     # --- health ------------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:
