@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """Spawn every controller of config/ros2_controllers.yaml (Gazebo and hardware bringups).
 
-Arguments: ``controller_manager`` (its node name, default ``/controller_manager``),
-``use_sim_time``. The controllers are read from the installed YAML, so the spawned set is
-always exactly the interface contract's.
+Arguments: ``controller_manager`` (its node name, default ``controller_manager``: relative,
+so in the robot's namespace), ``use_sim_time``, ``namespace`` (the robot's: the spawners run
+there, so the controllers' topics are the robot's). The controllers are read from the
+installed YAML, so the spawned set is always exactly the interface contract's.
 """
 
 from pathlib import Path
@@ -30,12 +31,15 @@ def generate_launch_description():
     manager = LaunchConfiguration('controller_manager')
     spawners = [
         Node(package='controller_manager', executable='spawner', output='screen',
+             namespace=LaunchConfiguration('namespace'),
              arguments=[name, '--controller-manager', manager],
              parameters=[{'use_sim_time': LaunchConfiguration('use_sim_time')}])
         for name in controller_names(share / 'config' / 'ros2_controllers.yaml')]
     return LaunchDescription([
-        DeclareLaunchArgument('controller_manager', default_value='/controller_manager',
-                              description='controller manager node'),
+        DeclareLaunchArgument('controller_manager', default_value='controller_manager',
+                              description='controller manager node (relative: in the '
+                                          "robot's namespace)"),
+        DeclareLaunchArgument('namespace', default_value='', description='robot namespace'),
         DeclareLaunchArgument('use_sim_time', default_value='false', description='use /clock'),
         *spawners,
     ])

@@ -2,7 +2,8 @@
 """Publish the robot description: robot_state_publisher on the expanded xacro.
 
 Arguments: ``hardware_plugin`` (ros2_control plugin written into the URDF),
-``use_sim_time``, ``namespace``. Needs a ROS 2 install (launch, launch_ros,
+``use_sim_time``, ``namespace`` (the robot's: ``robot_description`` and, remapped, ``tf``
+and ``tf_static`` go under it). Needs a ROS 2 install (launch, launch_ros,
 robot_state_publisher, xacro).
 """
 
@@ -12,6 +13,8 @@ from launch.substitutions import Command, FindExecutable, LaunchConfiguration, P
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
+
+from space_miner.interfaces import TF_REMAPPINGS
 
 
 def generate_launch_description():
@@ -30,6 +33,7 @@ def generate_launch_description():
                               description='namespace for the description nodes'),
         Node(package='robot_state_publisher', executable='robot_state_publisher',
              namespace=LaunchConfiguration('namespace'), output='screen',
+             remappings=list(TF_REMAPPINGS),
              parameters=[{'robot_description': description,
                           'use_sim_time': LaunchConfiguration('use_sim_time')}]),
     ])

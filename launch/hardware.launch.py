@@ -3,9 +3,10 @@
 
 Arguments: ``hardware_plugin`` (the robot's ros2_control SystemInterface plugin; default
 ``mock_components/GenericSystem`` to dry-run the bringup without hardware),
-``use_sim_time`` (false), ``rviz``, ``record``, ``namespace``. The hardware must also
-publish ``/sampler/mass`` (a small adapter from the container's load cell) and
-``/camera/depth/*`` (the depth camera's driver).
+``use_sim_time`` (false), ``rviz``, ``record``, ``namespace`` (the robot's: ros2_control,
+its controllers, the description, the stack, rviz and the recording all run in it). The
+hardware must also publish ``sampler/mass`` (a small adapter from the container's load
+cell) and ``camera/depth/*`` (the depth camera's driver), in the robot's namespace.
 """
 
 from launch import LaunchDescription
@@ -17,6 +18,8 @@ from launch.substitutions import (Command, FindExecutable, LaunchConfiguration,
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
+
+from space_miner.interfaces import TF_REMAPPINGS
 
 
 def _share(*parts):
@@ -44,15 +47,16 @@ def generate_launch_description():
         DeclareLaunchArgument('record', default_value='false', description='record (MCAP)'),
         DeclareLaunchArgument('namespace', default_value='', description='robot namespace'),
         Node(package='controller_manager', executable='ros2_control_node', output='screen',
+             namespace=namespace,
              parameters=[{'robot_description': description},
                          _share('config', 'ros2_controllers.yaml')]),
         Node(package='robot_state_publisher', executable='robot_state_publisher',
-             namespace=namespace, output='screen',
+             namespace=namespace, output='screen', remappings=list(TF_REMAPPINGS),
              parameters=[{'robot_description': description, 'use_sim_time': use_sim_time}]),
-        _include('controllers.launch.py', use_sim_time=use_sim_time),
+        _include('controllers.launch.py', use_sim_time=use_sim_time, namespace=namespace),
         _include('stack.launch.py', use_sim_time=use_sim_time, namespace=namespace),
         _include('rviz.launch.py', IfCondition(LaunchConfiguration('rviz')),
-                 use_sim_time=use_sim_time),
+                 use_sim_time=use_sim_time, namespace=namespace),
         _include('record.launch.py', IfCondition(LaunchConfiguration('record')),
-                 use_sim_time=use_sim_time),
+                 use_sim_time=use_sim_time, namespace=namespace),
     ])

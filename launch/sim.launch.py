@@ -8,7 +8,9 @@ Arguments: ``scenario`` (a scenario file; empty: ``config/scenarios/body_<body>.
 ``samples.jsonl`` beside it) and ``exit_at_end`` (end the launch when the run is over: the
 mission done, the time limit reached, the robot detached — as ``space-miner sim`` does);
 ``use_sim_time`` (true), ``description`` (true: robot_state_publisher), ``rviz`` (false),
-``record`` (false), ``namespace``. Starts the sim node (serving the hardware interface and
+``record`` (false), ``namespace`` (the robot's: the sim node's hardware topics, the
+description, the stack, rviz and the recording all move under it; ``/clock`` stays
+global). Starts the sim node (serving the hardware interface and
 ``/clock``), robot_state_publisher for the joint frames, the stack on the scenario, and
 optionally rviz and a recording; ``description:=false`` is the headless run where
 robot_state_publisher is not installed.
@@ -30,6 +32,8 @@ from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
+
+from space_miner.interfaces import TF_REMAPPINGS
 
 #: Sim node parameters a launch argument of the same name sets ('' keeps sim.yaml's).
 SIM_ARGUMENTS = ('seed', 'real_time_factor', 'camera_width_px', 'camera_height_px')
@@ -130,7 +134,7 @@ def _bringup(context):
     use_sim_time = LaunchConfiguration('use_sim_time')
     namespace = LaunchConfiguration('namespace')
     sim = Node(package='space_miner', executable='sim_node', name='mujoco_sim',
-               namespace=namespace, output='screen',
+               namespace=namespace, output='screen', remappings=list(TF_REMAPPINGS),
                parameters=[_share('config', 'sim.yaml'), {
                    'scenario': scenario, 'summary_path': summary,
                    'exit_at_end': exit_at_end, **sim_parameters}])
@@ -144,9 +148,9 @@ def _bringup(context):
         _include('stack.launch.py', use_sim_time=use_sim_time, namespace=namespace,
                  scenario=scenario, sample_log=sample_log),
         _include('rviz.launch.py', IfCondition(LaunchConfiguration('rviz')),
-                 use_sim_time=use_sim_time),
+                 use_sim_time=use_sim_time, namespace=namespace),
         _include('record.launch.py', IfCondition(LaunchConfiguration('record')),
-                 use_sim_time=use_sim_time),
+                 use_sim_time=use_sim_time, namespace=namespace),
     ]
 
 

@@ -6,7 +6,9 @@ Included by sim.launch.py, gazebo.launch.py and hardware.launch.py. Arguments:
 mission and start pose, as ``space-miner sim`` sets it up; empty: the nodes' config) and
 ``sample_log`` (the sampler's sample log; empty: ``config/sampler.yaml``'s). Each node reads
 its defaults from ``config/<node>.yaml``; the lifecycle nodes (claw_controller, sampler) are
-configured and then activated here. A scenario file that does not load ends the launch
+configured and then activated here. ``namespace`` moves the whole stack: every node uses
+relative names (``/clock`` aside) and gets ``/tf`` and ``/tf_static`` remapped to ``tf`` and
+``tf_static``. A scenario file that does not load ends the launch
 before any node starts, with the loader's error naming the key.
 """
 
@@ -20,6 +22,8 @@ from launch_ros.event_handlers import OnStateTransition
 from launch_ros.events.lifecycle import ChangeState
 from launch_ros.substitutions import FindPackageShare
 from lifecycle_msgs.msg import Transition
+
+from space_miner.interfaces import TF_REMAPPINGS
 
 #: (executable, node name, lifecycle?) of the stack, in start order.
 STACK_NODES = (
@@ -38,7 +42,8 @@ def _config(name):
 
 def _lifecycle(executable, name, parameters, namespace):
     node = LifecycleNode(package='space_miner', executable=executable, name=name,
-                         namespace=namespace, parameters=parameters, output='screen')
+                         namespace=namespace, parameters=parameters, output='screen',
+                         remappings=list(TF_REMAPPINGS))
     configure = EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
                                             transition_id=Transition.TRANSITION_CONFIGURE))
     activate = RegisterEventHandler(OnStateTransition(
@@ -83,7 +88,8 @@ def _stack(context):
             entities += _lifecycle(executable, name, parameters, namespace)
         else:
             entities.append(Node(package='space_miner', executable=executable, name=name,
-                                 namespace=namespace, parameters=parameters, output='screen'))
+                                 namespace=namespace, parameters=parameters, output='screen',
+                                 remappings=list(TF_REMAPPINGS)))
     return entities
 
 

@@ -1,13 +1,16 @@
 # SPDX-License-Identifier: Apache-2.0
 """The ``space-miner`` command.
 
-- ``space-miner sim [--scenario FILE] [--summary OUT.json] [--bag DIR] [--processes]``
-  runs one scenario on the live ROS graph (the sim node and every stack node), with a
-  progress bar, records the contract topics to an MCAP bag and writes the summary.
-- ``space-miner analyze BAG [--out DIR]`` writes a mission report (HTML with plots, and
-  Markdown) from a bag of ``space-miner sim`` or ``ros2 bag record`` (MCAP or sqlite3).
-- ``space-miner replay BAG [--rate R] [--topics ...] [--loop] [--through terrain|gait]``
-  plays a bag on its topics with ``/clock``, or runs it through the core components.
+- ``space-miner sim [--scenario FILE] [--summary OUT.json] [--bag DIR] [--processes]
+  [--namespace NS]`` runs one scenario on the live ROS graph (the sim node and every stack
+  node, under the robot namespace ``NS`` if given), with a progress bar, records the
+  contract topics to an MCAP bag and writes the summary.
+- ``space-miner analyze BAG [--out DIR] [--namespace NS]`` writes a mission report (HTML
+  with plots, and Markdown) from a bag of ``space-miner sim`` or ``ros2 bag record`` (MCAP
+  or sqlite3), of a robot in any namespace.
+- ``space-miner replay BAG [--rate R] [--topics ...] [--loop] [--through terrain|gait]
+  [--namespace NS]`` plays a bag on its topics with ``/clock``, or runs it through the
+  core components.
 - ``space-miner settle`` loads the robot into MuJoCo on a flat patch, lets it settle and
   prints its pose and contacts (the smallest check that the model and physics are sane).
 - ``space-miner eval FILE... [--json OUT] [--jobs N]`` runs scenarios on the lockstep
@@ -42,12 +45,14 @@ def _cmd_sim(args: argparse.Namespace) -> int:
 
     from space_miner.core.robot import ConfigError
     from space_miner.core.scenario import load_scenario
+    from space_miner.interfaces import normalize_namespace
     from space_miner.live import LiveOptions, run_live
 
     console = Console()
     try:
         scenario = load_scenario(args.scenario)
-    except (ConfigError, OSError) as err:
+        namespace = normalize_namespace(args.namespace)
+    except (ConfigError, OSError, ValueError) as err:
         console.print(f'[red]error:[/red] {err}')
         return 2
     limit = args.time_limit or scenario.mission.time_limit_s
@@ -57,7 +62,7 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     options = LiveOptions(scenario=args.scenario, summary=Path(args.summary),
                           bag=None if args.no_bag else Path(args.bag),
                           processes=args.processes, real_time_factor=args.rtf,
-                          time_limit_s=args.time_limit, seed=args.seed)
+                          time_limit_s=args.time_limit, seed=args.seed, namespace=namespace)
     with Progress(TextColumn('[bold]{task.description}'), BarColumn(),
                   TextColumn('{task.completed:7.1f}/{task.total:.0f} s sim'),
                   TextColumn('{task.fields[status]}'), TimeElapsedColumn(),
@@ -250,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument('--time-limit', type=_positive_float, default=None,
                      help="override the scenario's time limit [s]")
     sim.add_argument('--seed', type=int, default=None, help="override the scenario's seed")
+    sim.add_argument('--namespace', default='',
+                     help="the robot's namespace: every topic and service under it but "
+                          '/clock (default: the root namespace)')
     sim.set_defaults(func=_cmd_sim)
     settle = commands.add_parser('settle', help='settle the robot in MuJoCo on a flat patch')
     settle.add_argument('--duration', type=_positive_float, default=5.0,

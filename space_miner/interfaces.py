@@ -6,11 +6,23 @@ This module is the one place where a topic name, a message type or a QoS is writ
 harness and the rosbag tools can use it too; :meth:`QosSpec.to_rclpy` and
 :func:`msg_class` import rclpy and the message packages lazily.
 
+Names and namespaces: a spec's ``name`` is the topic's name for a robot in the root
+namespace (``/joint_states``), the name the README, DESIGN.md and a single-robot graph use.
+Nodes create their endpoints with ``ros_name``: relative (``joint_states``) for every topic
+and service of one robot, so a node's namespace (``namespace:=r1``, ``--ros-args -r
+__ns:=/r1``) moves the whole robot; global (``/clock``) only for what every robot on the
+graph shares. Where an absolute name is needed under a namespace (a bag's topic names, a
+probe's subscriptions, the rviz config) :func:`resolve` gives it, and :func:`root_name`
+takes it back. ``/tf`` and ``/tf_static`` are remapped to ``tf`` and ``tf_static``
+(:data:`TF_REMAPPINGS`), as ROS 2 multi-robot setups do: each robot has its own tf tree,
+with the same frame names.
+
 Run ``python -m space_miner.interfaces`` to print the README's interface table.
 """
 
 from dataclasses import dataclass, field
 import importlib
+import re
 from typing import Any
 
 # --- Robot structure (DESIGN.md section 3) -------------------------------------------------
@@ -102,7 +114,9 @@ class TopicSpec:
 
     ``qos`` is the subscribers' profile; ``publisher_qos`` the publisher's where it differs
     (hardware state is published reliable, as ros2_control does, and read as sensor data).
-    ``rate_hz`` is the nominal live-graph rate (0 for event-driven topics).
+    ``rate_hz`` is the nominal live-graph rate (0 for event-driven topics). ``name`` is the
+    name in the root namespace; ``scope`` says whether it moves with the robot's namespace
+    (``'robot'``) or is one for the whole graph (``'global'``: ``/clock``).
     """
 
     name: str
@@ -114,11 +128,21 @@ class TopicSpec:
     side: str  # 'hardware' | 'operator' | 'stack' | 'sim'
     description: str
     publisher_qos: QosSpec | None = field(default=None)
+    scope: str = 'robot'  # 'robot' | 'global'
 
     @property
     def pub_qos(self) -> QosSpec:
         """Return the profile the publisher uses."""
         return self.publisher_qos or self.qos
+
+    @property
+    def ros_name(self) -> str:
+        """Return the name nodes use: relative for a robot's topic, absolute if global."""
+        return self.name if self.scope == 'global' else self.name.lstrip('/')
+
+    def resolved(self, namespace: str = '') -> str:
+        """Return the absolute name of this topic for the robot in ``namespace``."""
+        return resolve(self.ros_name, namespace)
 
 
 @dataclass(frozen=True)
@@ -129,6 +153,15 @@ class ServiceSpec:
     srv_type: str
     server: str
     description: str
+
+    @property
+    def ros_name(self) -> str:
+        """Return the name nodes use: relative, so the robot's namespace moves it."""
+        return self.name.lstrip('/')
+
+    def resolved(self, namespace: str = '') -> str:
+        """Return the absolute name of this service for the robot in ``namespace``."""
+        return resolve(self.ros_name, namespace)
 
 
 #: Rate of the low-rate copies of the hardware state [Hz]: the 50 Hz nodes (gait, sampler,
@@ -199,7 +232,7 @@ GROUND_TRUTH_ODOM = TopicSpec(
 CLOCK = TopicSpec(
     '/clock', 'rosgraph_msgs/msg/Clock', CLOCK_QOS, 100.0, 'sim',
     ('claw_controller', 'state_estimator', 'gait_controller', 'terrain_perception', 'sampler'),
-    'sim', 'simulated time (use_sim_time)')
+    'sim', 'simulated time (use_sim_time), one for every robot on the graph', scope='global')
 ODOM = TopicSpec(
     '/odom', 'nav_msgs/msg/Odometry', STATE_QOS, 50.0, 'state_estimator',
     ('gait_controller', 'terrain_perception', 'sampler', 'mission'), 'stack',
@@ -309,6 +342,100 @@ SAMPLING_ABORT = ServiceSpec('/sampling/abort', 'std_srvs/srv/Trigger', 'sampler
                              'abort sampling: retract the sampler, keep every grip')
 SERVICES = (SAMPLING_START, SAMPLING_ABORT)
 
+#: Topics a robot has beside those declared above (their types are tf2_msgs and std_msgs,
+#: published by tf2 broadcasters, robot_state_publisher and the bag recorder), in the root
+#: namespace. They move with the robot's namespace like the rest.
+TF_TOPIC = '/tf'
+TF_STATIC_TOPIC = '/tf_static'
+ROBOT_DESCRIPTION_TOPIC = '/robot_description'
+#: Remappings every node of a robot gets (launch files, ``space-miner sim``): tf2's
+#: broadcasters and listeners use the absolute ``/tf`` and ``/tf_static``; remapped to
+#: relative names they follow the node's namespace, one tf tree per robot.
+TF_REMAPPINGS = ((TF_TOPIC, 'tf'), (TF_STATIC_TOPIC, 'tf_static'))
+
+_NAME_TOKEN = re.compile(r'[A-Za-z_][A-Za-z0-9_]*')
+
+
+def normalize_namespace(namespace: str | None) -> str:
+    """Return ``namespace`` as an absolute namespace without a trailing slash (root: '').
+
+    ``'r1'``, ``'/r1'`` and ``'/r1/'`` all give ``'/r1'``; ``''``, ``'/'`` and None give
+    ``''``. ValueError for a name ROS would refuse (each token a letter or underscore, then
+    letters, digits or underscores).
+    """
+    text = (namespace or '').strip()
+    tokens = [t for t in text.strip('/').split('/')] if text.strip('/') else []
+    for token in tokens:
+        if not _NAME_TOKEN.fullmatch(token):
+            raise ValueError(f'namespace {namespace!r}: {token!r} is not a valid ROS name '
+                             'token (a letter or _, then letters, digits or _)')
+    return ''.join(f'/{t}' for t in tokens)
+
+
+def resolve(name: str, namespace: str = '') -> str:
+    """Return the absolute name of ``name`` for a node in ``namespace``.
+
+    A relative name (``joint_states``) goes under the namespace (``/r1/joint_states``); an
+    absolute one (``/clock``) stays as it is: ROS 2's name resolution, without ``~``.
+    """
+    if name.startswith('/'):
+        return name
+    return f'{normalize_namespace(namespace)}/{name}'
+
+
+def robot_topic_names() -> tuple:
+    """Return the root-namespace names of every topic that moves with a robot's namespace."""
+    return tuple(s.name for s in TOPICS if s.scope == 'robot') + (
+        TF_TOPIC, TF_STATIC_TOPIC, ROBOT_DESCRIPTION_TOPIC)
+
+
+def global_topic_names() -> tuple:
+    """Return the names that stay global whatever the robot's namespace (``/clock``)."""
+    return tuple(s.name for s in TOPICS if s.scope == 'global')
+
+
+def root_name(name: str, namespace: str) -> str | None:
+    """Return the root-namespace name of ``name`` recorded under ``namespace``.
+
+    ``/r1/joint_states`` under ``/r1`` is ``/joint_states``; a global name is itself; a name
+    outside the namespace is None. Inverse of :func:`resolve` for the robot's names.
+    """
+    namespace = normalize_namespace(namespace)
+    if name in global_topic_names():
+        return name
+    if not namespace:
+        return name
+    if name.startswith(namespace + '/'):
+        return name[len(namespace):]
+    return None
+
+
+def namespaces_in(names) -> dict:
+    """Return ``{namespace: count}`` of the robots whose topics ``names`` holds.
+
+    A name counts for the namespace in front of the longest declared robot topic it ends
+    with (``/r1/ground_truth/odom`` is ``/ground_truth/odom`` under ``/r1``, not ``/odom``
+    under ``/r1/ground_truth``); a name equal to a declared one counts for the root
+    namespace ``''``. Names that are no robot's topic are not counted.
+    """
+    robot = sorted(robot_topic_names(), key=len, reverse=True)
+    counts: dict = {}
+    for name in names:
+        for root in robot:
+            if name == root:
+                counts[''] = counts.get('', 0) + 1
+                break
+            if name.endswith(root):
+                prefix = name[:-len(root)]
+                try:
+                    if normalize_namespace(prefix) == prefix:
+                        counts[prefix] = counts.get(prefix, 0) + 1
+                        break
+                except ValueError:
+                    pass
+    return counts
+
+
 #: The hardware side's command topics and the joints each carries, in order.
 COMMAND_JOINTS = {
     LEG_COMMANDS.name: LEG_JOINTS,
@@ -349,18 +476,26 @@ def subscriber_load(process_nodes: tuple) -> float:
 
 def markdown_table() -> str:
     """Render the README's interface table from the declarations above."""
-    lines = ['| topic / service | type | QoS | rate (Hz) | publisher → subscribers | meaning |',
-             '|---|---|---|---|---|---|']
+    lines = ['| topic / service | in a node | type | QoS | rate (Hz) | '
+             'publisher → subscribers | meaning |',
+             '|---|---|---|---|---|---|---|']
+
+    def scope(name: str) -> str:
+        return f'`{name}` (global)' if name.startswith('/') else f'`{name}` (relative)'
+
     for spec in TOPICS:
         qos = spec.qos.name if spec.publisher_qos is None else \
             f'{spec.publisher_qos.name} → {spec.qos.name}'
         rate = f'{spec.rate_hz:g}' if spec.rate_hz else 'event'
         subs = ', '.join(spec.subscribers) or '(tools, rviz, rosbag)'
-        lines.append(f'| `{spec.name}` | {spec.msg_type} | {qos} | {rate} | '
-                     f'{spec.publisher} → {subs} | {spec.description} |')
+        lines.append(f'| `{spec.name}` | {scope(spec.ros_name)} | {spec.msg_type} | {qos} | '
+                     f'{rate} | {spec.publisher} → {subs} | {spec.description} |')
     for srv in SERVICES:
-        lines.append(f'| `{srv.name}` (service) | {srv.srv_type} | services | call | '
-                     f'{srv.server} | {srv.description} |')
+        lines.append(f'| `{srv.name}` (service) | {scope(srv.ros_name)} | {srv.srv_type} | '
+                     f'services | call | {srv.server} | {srv.description} |')
+    for name, relative in TF_REMAPPINGS:
+        lines.append(f'| `{name}` | `{relative}` (remapped) | tf2_msgs/msg/TFMessage | '
+                     f'(tf2) | - | tf2 broadcasters → tools, rviz | the robot\'s own tf tree |')
     lines.append('')
     lines.append('| QoS | reliability | durability | depth |')
     lines.append('|---|---|---|---|')

@@ -18,6 +18,10 @@ reason. The never-detach rule is judged by the sim node from the world's truth.
 
 A bag cut short by SIGKILL keeps every chunk flushed before the kill (the recorder
 flushes every second); ``space-miner analyze`` reads it up to its last whole record.
+
+``namespace`` (``space-miner sim --namespace r1``) puts the whole robot under it — the sim
+node, the stack, the monitor's subscriptions and the recording (``/r1/odom``, ...; ``/clock``
+stays global) — with ``/tf`` and ``/tf_static`` remapped into it, as the launch files do.
 """
 
 from dataclasses import dataclass
@@ -64,6 +68,7 @@ class LiveOptions:
     time_limit_s: float | None = None
     camera_size: tuple = (320, 240)
     seed: int | None = None
+    namespace: str = ''               # the robot's namespace ('' : the root)
 
 
 class _Monitor:
@@ -74,32 +79,33 @@ class _Monitor:
     the last ``/diagnostics`` status of every node.
     """
 
-    def __init__(self, context) -> None:
+    def __init__(self, context, namespace: str = '') -> None:
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
         from nav_msgs.msg import Odometry
         from rosgraph_msgs.msg import Clock
         from std_msgs.msg import Float64, String
 
-        self.node = rclpy.create_node('space_miner_monitor', context=context)
+        self.node = rclpy.create_node('space_miner_monitor', context=context,
+                                      namespace=namespace)
         self.record = RunRecord()
         self.progress = self.record.progress
         self.diagnostics: dict = {}
         record = self.record
         sub = self.node.create_subscription
-        sub(Clock, itf.CLOCK.name,
+        sub(Clock, itf.CLOCK.ros_name,
             lambda m: record.on_time(m.clock.sec + 1e-9 * m.clock.nanosec),
             itf.CLOCK.qos.to_rclpy())
-        sub(Odometry, itf.GROUND_TRUTH_ODOM.name,
+        sub(Odometry, itf.GROUND_TRUTH_ODOM.ros_name,
             lambda m: record.on_position(m.pose.pose.position.x, m.pose.pose.position.y),
             itf.GROUND_TRUTH_ODOM.qos.to_rclpy())
-        sub(String, itf.GAIT_MODE.name, lambda m: record.on_mode(m.data),
+        sub(String, itf.GAIT_MODE.ros_name, lambda m: record.on_mode(m.data),
             itf.GAIT_MODE.qos.to_rclpy())
-        sub(String, itf.MISSION_STATUS.name, lambda m: record.on_mission(m.data),
+        sub(String, itf.MISSION_STATUS.ros_name, lambda m: record.on_mission(m.data),
             itf.MISSION_STATUS.qos.to_rclpy())
-        sub(Float64, itf.SAMPLER_MASS.name, lambda m: record.on_mass(m.data),
+        sub(Float64, itf.SAMPLER_MASS.ros_name, lambda m: record.on_mass(m.data),
             itf.SAMPLER_MASS.qos.to_rclpy())
-        sub(DiagnosticArray, itf.DIAGNOSTICS.name, self._on_diagnostics,
+        sub(DiagnosticArray, itf.DIAGNOSTICS.ros_name, self._on_diagnostics,
             itf.DIAGNOSTICS.qos.to_rclpy())
 
     def close_mode_time(self) -> dict:
@@ -111,12 +117,22 @@ class _Monitor:
                                              {kv.key: kv.value for kv in status.values})
 
 
-def _stack_nodes(context, scenario_path: str, overrides_of: Callable) -> list:
+def node_arguments(namespace: str) -> list:
+    """``--ros-args`` a node of the robot gets: its namespace, and tf remapped into it."""
+    args = ['-r', f'__ns:={namespace}'] if namespace else []
+    for name, relative in itf.TF_REMAPPINGS:
+        args += ['-r', f'{name}:={relative}']
+    return args
+
+
+def _stack_nodes(context, scenario_path: str, overrides_of: Callable,
+                 namespace: str = '') -> list:
     nodes = []
     for module_name, class_name, lifecycle in STACK:
         module = importlib.import_module(module_name)
-        node = getattr(module, class_name)(context=context,
-                                           parameter_overrides=overrides_of(module))
+        node = getattr(module, class_name)(
+            context=context, parameter_overrides=overrides_of(module),
+            cli_args=['--ros-args', *node_arguments(namespace)])
         if lifecycle:
             node.trigger_configure()
             node.trigger_activate()
@@ -155,10 +171,11 @@ def stack_overrides(module_name: str, scenario: object, scenario_path: str,
     return values
 
 
-def _stack_processes(scenario, scenario_path: str, run_dir: Path, env: dict) -> list:
+def _stack_processes(scenario, scenario_path: str, run_dir: Path, env: dict,
+                     namespace: str = '') -> list:
     procs = []
     for module_name, _, _ in STACK:
-        args = [sys.executable, '-m', module_name, '--ros-args']
+        args = [sys.executable, '-m', module_name, '--ros-args', *node_arguments(namespace)]
         for key, value in stack_overrides(module_name, scenario, scenario_path,
                                           run_dir).items():
             text = str(value).lower() if isinstance(value, bool) else str(value)
@@ -183,7 +200,8 @@ def _call(client, request, wait_s: float):
     return None
 
 
-def _activate_remote(node, names: list, timeout_s: float = 120.0) -> None:
+def _activate_remote(node, names: list, timeout_s: float = 120.0,
+                     namespace: str = '') -> None:
     """Configure then activate lifecycle nodes in other processes, as launch does.
 
     A service answer can be lost while the two sides are still discovering each other (the
@@ -193,7 +211,8 @@ def _activate_remote(node, names: list, timeout_s: float = 120.0) -> None:
     for (an unanswered or failed request is judged by the state asked again); in any other
     state the node is left to finish. A transition is never asked twice from a state that
     does not take it: rclpy's lifecycle server raises on an unregistered transition, which
-    would end the node. Gives up after ``timeout_s`` [s] per transition.
+    would end the node. Gives up after ``timeout_s`` [s] per transition. ``namespace``: the
+    nodes' namespace.
     """
     from lifecycle_msgs.msg import State, Transition
     from lifecycle_msgs.srv import ChangeState, GetState
@@ -203,8 +222,8 @@ def _activate_remote(node, names: list, timeout_s: float = 120.0) -> None:
              (Transition.TRANSITION_ACTIVATE, State.PRIMARY_STATE_INACTIVE,
               State.PRIMARY_STATE_ACTIVE))
     for name in names:
-        change = node.create_client(ChangeState, f'/{name}/change_state')
-        get = node.create_client(GetState, f'/{name}/get_state')
+        change = node.create_client(ChangeState, f'{namespace}/{name}/change_state')
+        get = node.create_client(GetState, f'{namespace}/{name}/get_state')
         try:
             if not (change.wait_for_service(timeout_sec=timeout_s)
                     and get.wait_for_service(timeout_sec=timeout_s)):
@@ -262,6 +281,7 @@ class LiveGraph:
         from rclpy.parameter import Parameter
 
         options = self.options
+        namespace = itf.normalize_namespace(options.namespace)
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         try:
@@ -274,18 +294,20 @@ class LiveGraph:
                              Parameter('camera_height_px', value=int(height))]
             if options.seed is not None:
                 sim_overrides.append(Parameter('seed', value=int(options.seed)))
-            self.sim = SimNode(context=self.context, parameter_overrides=sim_overrides)
+            self.sim = SimNode(context=self.context, parameter_overrides=sim_overrides,
+                               cli_args=['--ros-args', *node_arguments(namespace)])
             self._nodes.append(self.sim)
             if options.processes:
                 self._procs = _stack_processes(self.scenario, self.scenario_path,
-                                               self.run_dir, dict(os.environ))
+                                               self.run_dir, dict(os.environ), namespace)
             else:
                 def overrides(module):
                     return [Parameter(k, value=v) for k, v in stack_overrides(
                         module.__name__, self.scenario, self.scenario_path,
                         self.run_dir).items()]
-                self._nodes += _stack_nodes(self.context, self.scenario_path, overrides)
-            self.monitor = _Monitor(self.context)
+                self._nodes += _stack_nodes(self.context, self.scenario_path, overrides,
+                                            namespace)
+            self.monitor = _Monitor(self.context, namespace)
             self._nodes.append(self.monitor.node)
             self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
             for node in self._nodes:
@@ -294,7 +316,8 @@ class LiveGraph:
             if self._procs:
                 try:
                     _activate_remote(self.monitor.node,
-                                     [m.rsplit('.', 1)[1] for m, _, lc in STACK if lc])
+                                     [m.rsplit('.', 1)[1] for m, _, lc in STACK if lc],
+                                     namespace=namespace)
                 except RuntimeError as err:  # the caller ends cleanly, saying why
                     self.bringup_error = str(err)
         except BaseException:
@@ -358,10 +381,12 @@ def run_live(options: LiveOptions,
                 # Its own executor and thread: sharing the stack's, it dropped messages.
                 from space_miner.bag.recorder import BagRecorder
                 from space_miner.core.scenario import escape_velocity_m_s
-                recorder = BagRecorder(options.bag, context=graph.context, run_info={
+                run_info = {
                     'scenario': scenario.name, 'scenario_file': scenario_path or 'default',
                     'body': scenario.body,
-                    'escape_velocity_m_s': escape_velocity_m_s(scenario.body_config)})
+                    'escape_velocity_m_s': escape_velocity_m_s(scenario.body_config)}
+                recorder = BagRecorder(options.bag, context=graph.context, run_info=run_info,
+                                       namespace=options.namespace)
                 record_executor = SingleThreadedExecutor(context=graph.context)
                 record_executor.add_node(recorder)
                 threading.Thread(target=record_executor.spin, daemon=True).start()

@@ -312,3 +312,98 @@ def test_latency_pairs_each_message_with_its_own_stamp_when_stamps_repeat():
     assert len(rates) == 1
     assert rates[0].latency_max_ms == pytest.approx(30.0)
     assert rates[0].latency_median_ms == pytest.approx(15.0)
+
+
+# --- a robot in a namespace (issue 29) -------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def namespaced(tmp_path_factory):
+    """The same short mission recorded in the root namespace and under ``/r1``."""
+    out = tmp_path_factory.mktemp('ns')
+    plan = dict(duration_s=8.0, gait_modes=((0.0, 'anchor'), (3.0, 'crawl')),
+                slips=((4.0, 'c2'),), samples=((5.0, 7.0, 20.0),))
+    write_mission_bag(out / 'root', _plan(**plan))
+    write_mission_bag(out / 'r1', _plan(**plan, namespace='/r1'))
+    return out
+
+
+def test_a_bag_recorded_under_a_namespace_is_analysed_like_any_other(namespaced, capsys):
+    with open_bag(namespaced / 'r1') as bag, open_bag(namespaced / 'root') as root:
+        recorded = [bag.recorded_name(t) for t in bag.topics]
+        assert bag.namespace == '/r1' and root.namespace == ''
+        assert set(bag.topics) == set(root.topics)      # the root names, as declared
+        assert itf.JOINT_STATES.resolved('/r1') in recorded and '/clock' in recorded
+        assert all(t.startswith('/r1/') or t == '/clock' for t in recorded)
+    reports = {}
+    for name in ('root', 'r1'):
+        assert report.main([str(namespaced / name), '--out', str(namespaced / f'{name}_r'),
+                            '--body', 'bennu', '--no-progress']) == 0
+        reports[name] = json.loads((namespaced / f'{name}_r' / 'analysis.json').read_text())
+    r1 = reports['r1']
+    assert r1.pop('namespace') == '/r1' and 'namespace' not in reports['root']
+    for key in ('bag', 'plots'):
+        r1.pop(key), reports['root'].pop(key)
+    assert r1 == reports['root']
+    assert r1['gait_changes'] == 1 and r1['slips'] == 1 and r1['samples'] == 1
+    assert '(robot /r1)' in (namespaced / 'r1_r' / 'summary.md').read_text()
+    from space_miner.bag.reader import main as reader_main
+    assert reader_main([str(namespaced / 'r1')]) == 0
+    listing = capsys.readouterr().out
+    assert 'robot namespace: /r1' in listing and '/r1/claw_controller/state' in listing
+
+
+def test_a_namespaced_bag_goes_through_the_cores_like_any_other(namespaced, tmp_path):
+    from space_miner.bag.replay import main as replay_main, through_gait
+    reps = {}
+    for name in ('root', 'r1'):
+        with open_bag(namespaced / name) as bag:
+            reps[name] = through_gait(bag)
+    assert reps['r1'].steps == reps['root'].steps > 0
+    assert reps['r1'].differences == reps['root'].differences
+    assert reps['r1'].notes == reps['root'].notes
+    assert replay_main([str(namespaced / 'r1'), '--through', 'gait', '--json',
+                        str(tmp_path / 'g.json')]) == 0
+    assert json.loads((tmp_path / 'g.json').read_text())['steps'] == reps['root'].steps
+
+
+def test_repair_keeps_a_namespaced_bag_under_its_namespace(namespaced, tmp_path):
+    n = repair(namespaced / 'r1', tmp_path / 'fixed')
+    with open_bag(tmp_path / 'fixed') as fixed, open_bag(namespaced / 'r1') as bag:
+        assert n == bag.message_count
+        assert fixed.namespace == '/r1'          # inferred from the names: no run info
+        assert {fixed.recorded_name(t) for t in fixed.topics} == \
+            {bag.recorded_name(t) for t in bag.topics}
+
+
+def _two_robot_bag(path):
+    """A bag of two robots, /r1 and /r2, each with its gait mode and odometry, one clock."""
+    from rosbags.rosbag2 import Writer
+    from rosbags.typesys import get_typestore, Stores
+    store = get_typestore(Stores.ROS2_JAZZY)
+    string = store.types['std_msgs/msg/String']
+    with Writer(path, version=9) as writer:
+        for k, ns in enumerate(('/r1', '/r2')):
+            conn = writer.add_connection(itf.GAIT_MODE.resolved(ns), itf.GAIT_MODE.msg_type,
+                                         typestore=store)
+            writer.add_connection(itf.ODOM.resolved(ns), itf.ODOM.msg_type, typestore=store)
+            writer.write(conn, 1_000 + k, bytes(store.serialize_cdr(
+                string(data=('crawl', 'anchor')[k]), 'std_msgs/msg/String')))
+
+
+def test_a_bag_of_two_robots_needs_one_named_and_gives_that_ones_topics(tmp_path, capsys):
+    _two_robot_bag(tmp_path / 'two')
+    with pytest.raises(BagError, match=r'several robots: /r1 \(2 topics\), /r2 \(2 topics\)'):
+        open_bag(tmp_path / 'two')
+    with pytest.raises(BagError, match='no topic of a robot in namespace /r3'):
+        open_bag(tmp_path / 'two', namespace='r3')
+    with open_bag(tmp_path / 'two', namespace='r2') as bag:
+        assert set(bag.topics) == {itf.GAIT_MODE.name, itf.ODOM.name}
+        (topic, _stamp, data), = list(bag.messages())
+        assert topic == itf.GAIT_MODE.name and b'anchor' in data
+        assert any('outside namespace /r2 left out' in w for w in bag.warnings)
+    assert report.main([str(tmp_path / 'two'), '--no-progress']) == 2
+    assert 'several robots' in capsys.readouterr().err
+    assert report.main([str(tmp_path / 'two'), '--namespace', '/r1', '--no-progress',
+                        '--out', str(tmp_path / 'rep')]) == 0
+    assert json.loads((tmp_path / 'rep' / 'analysis.json').read_text())['gait_modes'] == \
+        ['crawl']

@@ -377,3 +377,83 @@ def test_replay_synthesises_clock_when_the_bag_has_none(tmp_path):
     assert len(clocks) > 100 and np.all(np.diff(clocks) > 0)
     assert clocks[0] == pytest.approx(plan.start_ns * 1e-9, abs=0.05)
     assert np.median(np.diff(clocks)) == pytest.approx(0.01)
+
+
+def test_a_recorder_in_a_namespace_records_that_robot_only_under_its_names(tmp_path):
+    """Two robots on the graph, /r1 and the root one: recording r1 takes r1's topics only."""
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    executor = SingleThreadedExecutor(context=context)
+    rec = BagRecorder(tmp_path / 'r1', [itf.SAMPLER_MASS.name, itf.GAIT_MODE.name,
+                                        itf.CLOCK.name], robot_description=False,
+                      namespace='r1', context=context)
+    r1 = rclpy.create_node('sampler_r1', namespace='/r1', context=context)
+    other = rclpy.create_node('sampler_root', context=context)   # another robot's topics
+    pubs = [(n.create_publisher(Float64, itf.SAMPLER_MASS.ros_name,
+                                itf.SAMPLER_MASS.pub_qos.to_rclpy()), mass)
+            for n, mass in ((r1, 0.5), (other, 9.0))]
+    mode = r1.create_publisher(String, itf.GAIT_MODE.ros_name, itf.GAIT_MODE.pub_qos.to_rclpy())
+    clock = other.create_publisher(Clock, itf.CLOCK.ros_name, itf.CLOCK.pub_qos.to_rclpy())
+    for node in (rec, r1, other):
+        executor.add_node(node)
+    try:
+        deadline = time.monotonic() + 20.0
+        while time.monotonic() < deadline and (pubs[0][0].get_subscription_count() < 1 or
+                                               clock.get_subscription_count() < 1):
+            executor.spin_once(timeout_sec=0.02)
+        assert pubs[1][0].get_subscription_count() == 0   # the root robot is not recorded
+        mode.publish(String(data='anchor'))
+        for k in range(20):
+            for pub, mass in pubs:
+                pub.publish(Float64(data=mass))
+            clock.publish(Clock())
+            _spin_for(executor, 0.01)
+        _spin_for(executor, 0.3)
+    finally:
+        for node in (r1, other, rec):
+            node.destroy_node()
+        rclpy.shutdown(context=context)
+    bag = open_bag(tmp_path / 'r1')
+    recorded = {bag.recorded_name(t): info.count for t, info in bag.topics.items()}
+    assert recorded == {'/r1/sampler/mass': 20, '/r1/gait/mode': 1, '/clock': 20,
+                        '/r1/tf_static': 1, '/r1/tf': 0}, recorded  # /tf: no odometry here
+    assert bag.namespace == '/r1' and bag.run_info['namespace'] == '/r1'
+    masses = [np.frombuffer(d, '<f8', 1, 4)[0] for _t, _s, d in
+              bag.messages([itf.SAMPLER_MASS.name])]
+    bag.close()
+    assert masses == [0.5] * 20                               # r1's, never the other's
+
+
+def test_replay_of_a_namespaced_bag_publishes_on_the_recorded_names(tmp_path):
+    import threading
+    from space_miner.bag.replay import play
+    from space_miner.bag.synth import MissionPlan, write_mission_bag
+    plan = write_mission_bag(tmp_path / 'm', MissionPlan(
+        duration_s=1.0, gait_modes=(), slips=(), samples=(), namespace='/r1'))
+    player_ctx, listen_ctx = rclpy.Context(), rclpy.Context()
+    rclpy.init(context=player_ctx)
+    rclpy.init(context=listen_ctx)
+    executor = SingleThreadedExecutor(context=listen_ctx)
+    node = rclpy.create_node('listener', context=listen_ctx)
+    executor.add_node(node)
+    got = {name: [] for name in (itf.SAMPLER_MASS.resolved('/r1'), itf.SAMPLER_MASS.name)}
+    for name, seen in got.items():
+        node.create_subscription(Float64, name, seen.append, itf.SAMPLER_MASS.qos.to_rclpy())
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(stats=play(
+        tmp_path / 'm', topics=[itf.SAMPLER_MASS.name], context=player_ctx, delay_s=3.0,
+        log=lambda _t: None)))
+    try:
+        thread.start()
+        while thread.is_alive():
+            executor.spin_once(timeout_sec=0.005)
+        _spin_for(executor, 0.3)
+    finally:
+        thread.join(timeout=30)
+        node.destroy_node()
+        rclpy.shutdown(context=listen_ctx)
+        rclpy.shutdown(context=player_ctx)
+    count = plan.counts[itf.SAMPLER_MASS.name]
+    assert result['stats'].published == {'/r1/sampler/mass': count}
+    assert len(got['/r1/sampler/mass']) >= 0.9 * count
+    assert got[itf.SAMPLER_MASS.name] == []                  # nothing in the root namespace

@@ -160,3 +160,72 @@ def test_recording_covers_every_declared_topic():
     source = ast.unparse(tree)
     assert 'interfaces.TOPICS' in source and "'/tf'" in source and "'/tf_static'" in source
     assert "'mcap'" in source
+
+
+# --- namespaces (issue 29) ------------------------------------------------------------------
+
+def test_rviz_config_in_a_namespace_shows_and_drives_that_robot_and_nothing_else():
+    from space_miner.rviz_config import namespaced
+
+    text = (ROOT / 'config' / 'space_miner.rviz').read_text()
+    assert namespaced(text, '') == text
+    moved = namespaced(text, 'r1')
+    assert moved.splitlines()[:4] == text.splitlines()[:4]          # header kept
+    before, after = yaml.safe_load(text), yaml.safe_load(moved)
+    robot = set(interfaces.robot_topic_names())
+
+    def walk(a, b):
+        """Every robot topic moved under /r1; every other value the same."""
+        if isinstance(a, dict):
+            assert set(a) == set(b)
+            for key in a:
+                walk(a[key], b[key])
+        elif isinstance(a, list):
+            assert len(a) == len(b)
+            for x, y in zip(a, b):
+                walk(x, y)
+        else:
+            assert b == ('/r1' + a if a in robot else a), (a, b)
+
+    walk(before, after)
+    tools = {t['Class']: t.get('Topic', {}).get('Value')
+             for t in after['Visualization Manager']['Tools']}
+    assert tools['rviz_default_plugins/SetGoal'] == interfaces.GOAL_POSE.resolved('r1')
+    assert tools['rviz_default_plugins/PublishPoint'] == interfaces.CLICKED_POINT.resolved('r1')
+    assert sum('/r1/' in line for line in moved.splitlines()) == \
+        sum(line.strip() in {f'Value: {t}' for t in robot} for line in text.splitlines()) > 10
+
+
+def test_every_robot_node_a_bringup_starts_takes_the_namespace_and_remaps_tf():
+    """Each Node of the robot in a launch file: in the namespace, /tf remapped into it."""
+    robot_executables = {'sim_node', 'robot_state_publisher', 'rviz2'}
+    checked = 0
+    for path in LAUNCH_FILES:
+        for node in ast.walk(_tree(path)):
+            if not (isinstance(node, ast.Call) and getattr(node.func, 'id', '') in (
+                    'Node', 'LifecycleNode')):
+                continue
+            kw = {k.arg: k.value for k in node.keywords}
+            executable = kw.get('executable')
+            name = executable.value if isinstance(executable, ast.Constant) else '(variable)'
+            if name in robot_executables or name == '(variable)':
+                assert 'namespace' in kw, (path.name, name)
+                assert 'TF_REMAPPINGS' in ast.unparse(kw.get('remappings', ast.List([]))), \
+                    (path.name, name)
+                checked += 1
+    assert checked == 7  # sim node, 3 robot_state_publishers, rviz2, the stack (2)
+    for name in ('rviz.launch.py', 'record.launch.py', 'controllers.launch.py',
+                 'stack.launch.py', 'description.launch.py'):
+        assert 'namespace' in _declared_arguments(LAUNCH / name), name
+
+
+def test_a_recording_in_a_namespace_takes_that_robots_topics_and_the_one_clock():
+    pytest.importorskip('launch')
+    import runpy
+
+    recorded_topics = runpy.run_path(str(LAUNCH / 'record.launch.py'))['recorded_topics']
+    root = recorded_topics()
+    assert set(root) == {t.name for t in interfaces.TOPICS} | {
+        '/tf', '/tf_static', '/robot_description'}
+    moved = recorded_topics('r1')
+    assert moved == ['/r1' + t if t != '/clock' else t for t in root]

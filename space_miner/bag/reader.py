@@ -12,7 +12,15 @@
   record, up to its last whole record; :attr:`Bag.truncated` says so and
   :attr:`Bag.warnings` says where it stopped;
 - a file that is not a bag, or is corrupt, raises :class:`BagError` naming the file and
-  what is wrong (never a bare traceback from the storage layer).
+  what is wrong (never a bare traceback from the storage layer);
+- a bag recorded under a robot namespace (``/r1/joint_states``, ...) reads like any other:
+  :attr:`Bag.topics` and :meth:`Bag.messages` give the robot's topics by their
+  root-namespace names (``/joint_states``, as interfaces.py declares them) and the global
+  ``/clock``, so every tool finds them; :attr:`Bag.namespace` says which robot, and
+  :meth:`Bag.recorded_name` gives a topic's name in the bag. The namespace is the one the
+  recorder wrote into the run information, else the one the topic names show
+  (:func:`space_miner.interfaces.namespaces_in`); a bag holding several robots needs it
+  named (``namespace=``, ``--namespace``).
 
 Reading a bag cut short by hand: ``python -m space_miner.bag.reader BAG`` lists its topics;
 ``python -m space_miner.bag.reader BAG --repair OUT`` writes a whole, indexed copy (with
@@ -30,6 +38,8 @@ import sqlite3
 import struct
 import sys
 from typing import Iterator
+
+from space_miner import interfaces as itf
 
 #: The sidecar file the recorder writes into the bag directory at start (run information).
 RUN_INFO_FILE = 'space_miner_run.json'
@@ -64,6 +74,8 @@ class Bag:
     truncated: bool = False
     warnings: list = field(default_factory=list)
     run_info: dict = field(default_factory=dict)
+    namespace: str = ''               # the robot's namespace in the bag ('' : the root)
+    _recorded: dict = field(default_factory=dict)   # root name -> name in the bag
     _rosbags_path: Path | None = None
     _scan_file: Path | None = None
     _reader: object = None
@@ -95,13 +107,27 @@ class Bag:
         """Time from the first to the last message [s] (bag receive time)."""
         return max(0.0, (self.end_ns - self.start_ns) * 1e-9)
 
+    def recorded_name(self, name: str) -> str:
+        """Return the name in the bag of the topic :attr:`topics` calls ``name``."""
+        return self._recorded.get(name, name)
+
     def messages(self, topics: tuple | list | set | None = None) -> Iterator[tuple]:
         """Yield ``(topic, timestamp_ns, raw_cdr_bytes)`` in timestamp order.
 
-        ``topics`` restricts to those names (unknown names are ignored). Never raises on a
+        ``topics`` restricts to those names (unknown names are ignored). Topic names are
+        :attr:`topics`' (root-namespace names for a namespaced bag). Never raises on a
         damaged tail: reading stops at the last whole record and a warning is added.
         """
-        wanted = None if topics is None else set(topics)
+        if not self._recorded:
+            yield from self._raw_messages(None if topics is None else set(topics))
+            return
+        root = {recorded: name for name, recorded in self._recorded.items()}
+        wanted = set(root) if topics is None else \
+            {self._recorded[t] for t in topics if t in self._recorded}
+        for topic, stamp, data in self._raw_messages(wanted):
+            yield root[topic], stamp, data
+
+    def _raw_messages(self, wanted: set | None) -> Iterator[tuple]:
         if self._scan_file is not None:
             yield from self._scan_messages(wanted)
             return
@@ -330,9 +356,62 @@ def _open_by_scan(path: Path, reason: str) -> Bag:
     return bag
 
 
-def open_bag(path: str | Path) -> Bag:
-    """Open the bag at ``path`` (directory, ``.mcap`` or ``.db3``); BagError if unreadable."""
-    path = Path(path)
+def open_bag(path: str | Path, namespace: str | None = None) -> Bag:
+    """Open the bag at ``path`` (directory, ``.mcap`` or ``.db3``); BagError if unreadable.
+
+    ``namespace``: the robot whose topics to read (None: the recorded or inferred one; see
+    the module docstring). BagError when it holds none of them, or when it holds several
+    robots and none is named.
+    """
+    bag = _open_storage(Path(path))
+    try:
+        _select_namespace(bag, namespace)
+    except BaseException:
+        bag.close()
+        raise
+    return bag
+
+
+def _select_namespace(bag: Bag, namespace: str | None) -> None:
+    """Present the robot's topics of ``bag`` by their root-namespace names."""
+    found = itf.namespaces_in(bag.topics)
+    if namespace is None:
+        namespace = bag.run_info.get('namespace')
+    if namespace is None:
+        if len(found) > 1:
+            robots = ', '.join(f"{ns or '/'} ({n} topics)" for ns, n in sorted(found.items()))
+            raise BagError(f'{bag.path}: topics of several robots: {robots}; name one '
+                           '(--namespace)')
+        namespace = next(iter(found), '')
+    try:
+        namespace = itf.normalize_namespace(namespace)
+    except ValueError as err:
+        raise BagError(f'{bag.path}: {err}') from None
+    if found and namespace not in found:
+        robots = ', '.join(ns or '/' for ns in sorted(found))
+        raise BagError(f"{bag.path}: no topic of a robot in namespace {namespace or '/'} "
+                       f'(the bag has {robots})')
+    bag.namespace = namespace
+    if not namespace:
+        return
+    topics, recorded, left_out = {}, {}, []
+    for name, info in bag.topics.items():
+        root = itf.root_name(name, namespace)
+        if root is None:
+            left_out.append(name)
+            continue
+        topics[root] = TopicInfo(root, info.msgtype, info.count, info.serialization,
+                                 info.qos, info.msgdef)
+        recorded[root] = name
+    bag.topics, bag._recorded = topics, recorded
+    if left_out:
+        bag.warnings.append(f'{len(left_out)} topic(s) outside namespace {namespace} left '
+                            f"out: {', '.join(sorted(left_out)[:5])}"
+                            + (' ...' if len(left_out) > 5 else ''))
+
+
+def _open_storage(path: Path) -> Bag:
+    """Open the bag's storage, with the topics as recorded."""
     if not path.exists():
         raise BagError(f'{path}: no such bag (file or directory)')
     if path.is_dir():
@@ -378,14 +457,16 @@ def open_bag(path: str | Path) -> Bag:
     raise BagError(f'{path}: cannot read the bag: {first_error}')
 
 
-def repair(path: str | Path, out: str | Path) -> int:
+def repair(path: str | Path, out: str | Path, namespace: str | None = None) -> int:
     """Write the readable messages of a (possibly cut short) bag as a whole MCAP bag.
 
-    Returns the number of messages written. Types come from the bag's own definitions.
+    Returns the number of messages written, on their recorded names (of the robot in
+    ``namespace``, as :func:`open_bag` chooses it). Types come from the bag's own
+    definitions.
     """
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import get_types_from_msg, get_typestore, Stores
-    bag = open_bag(path)
+    bag = open_bag(path, namespace)
     store = get_typestore(Stores.ROS2_JAZZY)
     for info in bag.topics.values():
         if info.msgtype not in store.types and info.msgdef:
@@ -398,8 +479,8 @@ def repair(path: str | Path, out: str | Path) -> int:
         conns = {}
         for info in bag.topics.values():
             if info.msgtype in store.types:
-                conns[info.name] = writer.add_connection(info.name, info.msgtype,
-                                                         typestore=store)
+                conns[info.name] = writer.add_connection(bag.recorded_name(info.name),
+                                                         info.msgtype, typestore=store)
         for topic, stamp, data in bag.messages(list(conns)):
             writer.write(conns[topic], stamp, data)
             written += 1
@@ -417,20 +498,25 @@ def main(argv: list | None = None) -> int:
                                      description=__doc__.splitlines()[0])
     parser.add_argument('bag')
     parser.add_argument('--repair', metavar='OUT', help='write a whole copy of the bag here')
+    parser.add_argument('--namespace', default=None,
+                        help="the robot's namespace (default: recorded, or what the topic "
+                             'names show)')
     args = parser.parse_args(argv)
     try:
         if args.repair:
-            n = repair(args.bag, args.repair)
+            n = repair(args.bag, args.repair, args.namespace)
             print(f'wrote {n} messages to {args.repair}')
             return 0
-        bag = open_bag(args.bag)
+        bag = open_bag(args.bag, args.namespace)
     except BagError as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
     print(f'{bag.path}: {bag.storage}, {bag.message_count} messages, {bag.duration_s:.1f} s'
           + (' (cut short)' if bag.truncated else ''))
+    if bag.namespace:
+        print(f'robot namespace: {bag.namespace}')
     for info in sorted(bag.topics.values(), key=lambda t: t.name):
-        print(f'  {info.name:45s} {info.msgtype:40s} {info.count}')
+        print(f'  {bag.recorded_name(info.name):45s} {info.msgtype:40s} {info.count}')
     for text in bag.warnings:
         print(f'warning: {text}')
     return 0

@@ -17,6 +17,12 @@ with rosbags' own type store (rclpy cannot create ``tf2_msgs`` here):
 
 so ``ros2 bag play`` and rviz show the robot without robot_state_publisher.
 
+A robot in a namespace (``namespace='/r1'``): its topics are recorded under their names in
+the graph (``/r1/joint_states``, ``/r1/tf``, ...; ``/clock`` is global), as ``ros2 bag
+record`` would, and the namespace goes into the run information, so ``space-miner
+analyze`` and ``replay`` read the bag like any other. Topics are named as interfaces.py
+declares them (root-namespace names) wherever this module takes them.
+
 Crash safety: the writer's open chunk is closed and flushed to the operating system every
 ``flush_period_s`` (and at 1 MiB), so a SIGKILL loses at most that last chunk. A bag cut
 short has no ``metadata.yaml`` and no MCAP summary; read it with
@@ -53,9 +59,9 @@ from space_miner.core.sample_log import atomic_write_bytes
 DEFAULT_TOPICS = tuple(spec.name for spec in itf.TOPICS)
 #: Decimated to ``image_max_rate_hz``.
 IMAGE_TOPICS = (itf.DEPTH_IMAGE.name, itf.DEPTH_INFO.name)
-TF_TOPIC = '/tf'
-TF_STATIC_TOPIC = '/tf_static'
-ROBOT_DESCRIPTION_TOPIC = '/robot_description'
+TF_TOPIC = itf.TF_TOPIC
+TF_STATIC_TOPIC = itf.TF_STATIC_TOPIC
+ROBOT_DESCRIPTION_TOPIC = itf.ROBOT_DESCRIPTION_TOPIC
 
 
 # --- URDF kinematics for /tf ---------------------------------------------------------------
@@ -137,7 +143,7 @@ class BagRecorder(Node):
                  image_max_rate_hz: float = 1.0, storage: str = 'mcap',
                  flush_period_s: float = 1.0, tf_rate_hz: float = 30.0,
                  robot_description: bool = True, run_info: dict | None = None,
-                 node_name: str = 'bag_recorder', **kwargs) -> None:
+                 node_name: str = 'bag_recorder', namespace: str = '', **kwargs) -> None:
         super().__init__(node_name, **kwargs)
         from rosbags.rosbag2 import StoragePlugin, Writer
         from rosbags.typesys import get_typestore, Stores
@@ -147,6 +153,8 @@ class BagRecorder(Node):
             raise ValueError('image_max_rate_hz and tf_rate_hz must be >= 0, '
                              'flush_period_s > 0')
         self.path = Path(bag_path)
+        #: The robot's namespace ('' : the root); topics are recorded under it.
+        self.namespace = itf.normalize_namespace(namespace)
         self.store = get_typestore(Stores.ROS2_JAZZY)
         self.image_period_ns = int(1e9 / image_max_rate_hz) if image_max_rate_hz > 0 else 0
         self.tf_period_ns = int(1e9 / tf_rate_hz) if tf_rate_hz > 0 else None
@@ -166,6 +174,8 @@ class BagRecorder(Node):
         info = dict(run_info or {})
         info.setdefault('recorded_by', 'space_miner.bag.recorder')
         info.setdefault('start_wall_time_s', time.time())
+        if self.namespace:
+            info['namespace'] = self.namespace
         self.run_info = info
         atomic_write_bytes(self.path / RUN_INFO_FILE,
                            json.dumps(info, sort_keys=True, default=str).encode('utf-8'))
@@ -176,11 +186,12 @@ class BagRecorder(Node):
         for name in self.topics:
             spec = itf.topic(name)  # KeyError naming an undeclared topic
             self.conns[name] = self.writer.add_connection(
-                name, spec.msg_type, typestore=self.store,
+                spec.resolved(self.namespace), spec.msg_type, typestore=self.store,
                 offered_qos_profiles=[_rosbags_qos(spec.pub_qos)])
             qos = itf.QosSpec('record', spec.pub_qos.reliability, spec.pub_qos.durability,
                               max(spec.pub_qos.depth, 100 if spec.rate_hz >= 20 else 10))
-            self.create_subscription(itf.msg_class(spec.msg_type), name,
+            self.create_subscription(itf.msg_class(spec.msg_type),
+                                     spec.resolved(self.namespace),
                                      lambda data, n=name: self._on_message(n, data),
                                      qos.to_rclpy(), raw=True)
         self.urdf = None
@@ -191,14 +202,14 @@ class BagRecorder(Node):
             self.urdf = expand_urdf()
             self.joints = UrdfJoints(self.urdf)
             self.conns[ROBOT_DESCRIPTION_TOPIC] = self.writer.add_connection(
-                ROBOT_DESCRIPTION_TOPIC, 'std_msgs/msg/String', typestore=self.store,
-                offered_qos_profiles=[latched])
+                self._in_namespace(ROBOT_DESCRIPTION_TOPIC), 'std_msgs/msg/String',
+                typestore=self.store, offered_qos_profiles=[latched])
         self.conns[TF_STATIC_TOPIC] = self.writer.add_connection(
-            TF_STATIC_TOPIC, 'tf2_msgs/msg/TFMessage', typestore=self.store,
-            offered_qos_profiles=[latched])
+            self._in_namespace(TF_STATIC_TOPIC), 'tf2_msgs/msg/TFMessage',
+            typestore=self.store, offered_qos_profiles=[latched])
         self.conns[TF_TOPIC] = self.writer.add_connection(
-            TF_TOPIC, 'tf2_msgs/msg/TFMessage', typestore=self.store,
-            offered_qos_profiles=[_rosbags_qos(itf.STATE_QOS)])
+            self._in_namespace(TF_TOPIC), 'tf2_msgs/msg/TFMessage',
+            typestore=self.store, offered_qos_profiles=[_rosbags_qos(itf.STATE_QOS)])
         now = time.time_ns()
         if self.urdf is not None:
             string = self.store.types['std_msgs/msg/String']
@@ -209,6 +220,10 @@ class BagRecorder(Node):
             statics += self.joints.fixed()
         self._write(TF_STATIC_TOPIC, now, self._tf_cdr(0.0, statics))
         self.create_timer(flush_period_s, self.flush)
+
+    def _in_namespace(self, name: str) -> str:
+        """Return the robot's topic ``name`` (root-namespace) as recorded: in its namespace."""
+        return itf.resolve(name.lstrip('/'), self.namespace)
 
     # --- writing ----------------------------------------------------------------------
     def _write(self, topic: str, stamp_ns: int, data: bytes) -> None:
@@ -325,10 +340,13 @@ def main(argv: list | None = None) -> int:
     parser.add_argument('--topics', nargs='*', default=None)
     parser.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap')
     parser.add_argument('--image-rate', type=float, default=1.0, help='depth images [Hz]')
+    parser.add_argument('--namespace', default='',
+                        help="the robot's namespace (default: the root namespace)")
     args = parser.parse_args(argv)
     from space_miner.nodes.run import run_node
     run_node(lambda: BagRecorder(args.out, args.topics, storage=args.storage,
-                                 image_max_rate_hz=args.image_rate))
+                                 image_max_rate_hz=args.image_rate,
+                                 namespace=args.namespace))
     return 0
 
 

@@ -15,6 +15,10 @@ through the core components (no DDS) and their outputs are compared with what th
 recorded from the live nodes, listing the differences: the tool to check a change against
 yesterday's runs. When the bag lacks the node's output topics, it says so and prints what
 the core computed.
+
+A bag of a robot in a namespace (``/r1/...``) plays on its recorded names, as ``ros2 bag
+play`` does, and goes through the cores like any other; ``--namespace`` names the robot in
+a bag that holds several (see :func:`space_miner.bag.reader.open_bag`).
 """
 
 from __future__ import annotations
@@ -71,13 +75,16 @@ def _clock_cdr(t_ns: int) -> bytes:
 
 def play(bag_path: str | Path, rate: float = 1.0, topics: list | tuple | None = None,
          loop: bool = False, context=None, stop: threading.Event | None = None,
-         log=print, max_loops: int | None = None, delay_s: float = 0.0) -> PlayStats:
+         log=print, max_loops: int | None = None, delay_s: float = 0.0,
+         namespace: str | None = None) -> PlayStats:
     """Publish the bag's messages with their recorded timing (see the module docstring).
 
     ``context`` is the rclpy Context to use (rclpy must be initialised on it; None: the
     default context, initialised here if needed). ``stop`` ends the replay when set.
     ``delay_s`` [s] waits after creating the publishers, so subscribers can discover them
-    (as ``ros2 bag play --delay``).
+    (as ``ros2 bag play --delay``). ``namespace``: the robot to play from a bag of several.
+    Messages go out on their recorded names; ``topics`` may name them so or by their
+    root-namespace names; :attr:`PlayStats.published` counts by recorded name.
     """
     import rclpy
     from rclpy.node import Node
@@ -89,8 +96,11 @@ def play(bag_path: str | Path, rate: float = 1.0, topics: list | tuple | None = 
         own_init = True
     stop = stop or threading.Event()
     stats = PlayStats()
-    bag = open_bag(bag_path)
+    bag = open_bag(bag_path, namespace)
     try:
+        if topics is not None:
+            by_recorded = {bag.recorded_name(t): t for t in bag.topics}
+            topics = [by_recorded.get(t, t) for t in topics]
         selected = [t for t in bag.topics if (topics is None or t in topics)
                     and bag.topics[t].count > 0]
         if topics is not None:
@@ -107,7 +117,8 @@ def play(bag_path: str | Path, rate: float = 1.0, topics: list | tuple | None = 
             except (ImportError, AttributeError, ValueError) as err:
                 stats.skipped[name] = f'{info.msgtype} not importable here ({err})'
                 continue
-            pubs[name] = node.create_publisher(msg_type, name, _qos_for(name, bag))
+            pubs[name] = node.create_publisher(msg_type, bag.recorded_name(name),
+                                               _qos_for(name, bag))
         for name, why in stats.skipped.items():
             log(f'replay: skipping {name}: {why}')
         recorded_clock = itf.CLOCK.name in pubs
@@ -156,7 +167,8 @@ def _play_once(bag: Bag, pubs: dict, clock_pub, rate: float, stop: threading.Eve
         _wait(due, stop)
         stats.max_lateness_s = max(stats.max_lateness_s, time.monotonic() - due)
         pubs[topic].publish(bytes(data))
-        stats.published[topic] = stats.published.get(topic, 0) + 1
+        recorded = bag.recorded_name(topic)
+        stats.published[recorded] = stats.published.get(recorded, 0) + 1
 
 
 def _wait(due: float, stop: threading.Event) -> None:
@@ -494,10 +506,13 @@ def main(argv: list | None = None) -> int:
                         help='feed the recorded sensors through a core, no DDS, and list '
                              'differences against the bag')
     parser.add_argument('--json', default=None, help='--through: write the report as JSON')
+    parser.add_argument('--namespace', default=None,
+                        help="the robot's namespace in the bag (default: recorded, or what "
+                             'the topic names show; needed for a bag of several robots)')
     args = parser.parse_args(argv)
     if args.through:
         try:
-            bag = open_bag(args.bag)
+            bag = open_bag(args.bag, args.namespace)
         except BagError as err:
             print(f'space-miner replay: {err}', file=sys.stderr)
             return 2
@@ -513,7 +528,7 @@ def main(argv: list | None = None) -> int:
         return 2
     try:
         stats = play(args.bag, rate=args.rate, topics=args.topics, loop=args.loop,
-                     delay_s=max(0.0, args.delay))
+                     delay_s=max(0.0, args.delay), namespace=args.namespace)
     except BagError as err:
         print(f'space-miner replay: {err}', file=sys.stderr)
         return 2

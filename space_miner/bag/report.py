@@ -387,12 +387,15 @@ def escape_velocity_for(run_info: dict, body: str | None = None) -> float | None
     return float(bodies[name].escape_velocity_m_s)
 
 
-def analyze_bag(bag_path: str | Path, body: str | None = None, progress: bool = False
-                ) -> tuple:
-    """Open, decode and analyse a bag; return ``(bag, analysis)`` (BagError if unreadable)."""
+def analyze_bag(bag_path: str | Path, body: str | None = None, progress: bool = False,
+                namespace: str | None = None) -> tuple:
+    """Open, decode and analyse a bag; return ``(bag, analysis)`` (BagError if unreadable).
+
+    ``namespace``: the robot to analyse (None: the bag's recorded or inferred one).
+    """
     from space_miner.bag.decode import load_streams
     from space_miner.bag.reader import open_bag
-    bag = open_bag(bag_path)
+    bag = open_bag(bag_path, namespace)
     with bag:
         escape = escape_velocity_for(bag.run_info, body)
         if progress:
@@ -411,19 +414,22 @@ def analyze_bag(bag_path: str | Path, body: str | None = None, progress: bool = 
 
 
 def write_report(bag_path: str | Path, out_dir: str | Path | None = None,
-                 body: str | None = None, progress: bool = False) -> tuple:
+                 body: str | None = None, progress: bool = False,
+                 namespace: str | None = None) -> tuple:
     """Analyse ``bag_path`` and write the report; return ``(analysis, out_dir)``."""
     bag_path = Path(bag_path)
     out = Path(out_dir) if out_dir else bag_path.parent / f'{bag_path.name}_report'
-    bag, a = analyze_bag(bag_path, body, progress)
+    bag, a = analyze_bag(bag_path, body, progress, namespace)
     out.mkdir(parents=True, exist_ok=True)
     plots = make_plots(a, out / 'plots')
-    name = bag_path.name
+    name = bag_path.name + (f' (robot {bag.namespace})' if bag.namespace else '')
     (out / 'summary.md').write_text(markdown_summary(a, name), encoding='utf-8')
     (out / 'report.html').write_text(html_report(a, name, plots), encoding='utf-8')
     summary = summary_dict(a)
     summary['bag'] = str(bag_path)
     summary['truncated'] = bag.truncated
+    if bag.namespace:
+        summary['namespace'] = bag.namespace
     summary['plots'] = {k: str(v) for k, v in plots.items()}
     (out / 'analysis.json').write_text(json.dumps(summary, indent=1, default=_json_default),
                                        encoding='utf-8')
@@ -439,7 +445,7 @@ def _json_default(value):
 
 
 def main(argv: list | None = None) -> int:
-    """Entry point of ``space-miner analyze BAG [--out DIR] [--body NAME]``."""
+    """Entry point of ``space-miner analyze BAG [--out DIR] [--body NAME] [--namespace NS]``."""
     parser = argparse.ArgumentParser(prog='space-miner analyze',
                                      description='Mission report (HTML + Markdown) from a bag.')
     parser.add_argument('bag', help='rosbag2 directory, .mcap or .db3 file')
@@ -448,11 +454,15 @@ def main(argv: list | None = None) -> int:
                         help='body of bodies.yaml for the escape velocity (default: the '
                              "bag's run information)")
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+    parser.add_argument('--namespace', default=None,
+                        help="the robot's namespace in the bag (default: recorded, or what "
+                             'the topic names show; needed for a bag of several robots)')
     args = parser.parse_args(argv)
     from space_miner.bag.reader import BagError
     started = time.monotonic()
     try:
-        a, out = write_report(args.bag, args.out, args.body, progress=not args.no_progress)
+        a, out = write_report(args.bag, args.out, args.body, progress=not args.no_progress,
+                              namespace=args.namespace)
     except BagError as err:
         print(f'space-miner analyze: {err}', file=sys.stderr)
         return 2

@@ -44,6 +44,7 @@ class MissionPlan:
     extra_unknown: bool = False                # add a topic of an unknown type
     start_ns: int = 1_700_000_000_000_000_000
     rate_scale: float = 1.0                    # receive time = sim time / rate_scale
+    namespace: str = ''                        # the robot's namespace: topics recorded under it
     counts: dict = field(default_factory=dict)
 
 
@@ -306,8 +307,12 @@ def write_mission_bag(path: str | Path, plan: MissionPlan | None = None,
     with Writer(Path(path), version=9, storage_plugin=plugin) as writer:
         conns = []
         for _t, topic, _rows in records:
-            msgtype = 'weird_msgs/msg/Weird' if topic == '/weird' else itf.topic(topic).msg_type
-            conns.append(writer.add_connection(topic, msgtype, typestore=store))
+            if topic == '/weird':
+                msgtype, recorded = 'weird_msgs/msg/Weird', topic
+            else:
+                spec = itf.topic(topic)
+                msgtype, recorded = spec.msg_type, spec.resolved(plan.namespace)
+            conns.append(writer.add_connection(recorded, msgtype, typestore=store))
         datas = [r[2] for r in records]
         rowbytes = [None if isinstance(d, list) else d.tobytes() for d in datas]
         widths = [None if isinstance(d, list) else d.shape[1] for d in datas]

@@ -154,17 +154,17 @@ class ClawControllerNode(LifecycleNode):
             'slips': pub(itf.CLAW_SLIPS, String),
             'diagnostics': pub(itf.DIAGNOSTICS, DiagnosticArray),
         }
-        self._subs = [self.create_subscription(JointState, itf.JOINT_STATES.name,
+        self._subs = [self.create_subscription(JointState, itf.JOINT_STATES.ros_name,
                                                self._on_joint_states,
                                                itf.JOINT_STATES.qos.to_rclpy())]
         for claw, spec in zip(itf.CLAW_LEGS, itf.FT_WRENCHES):
             self._subs.append(self.create_subscription(
-                WrenchStamped, spec.name, lambda msg, c=claw: self._on_wrench(c, msg),
+                WrenchStamped, spec.ros_name, lambda msg, c=claw: self._on_wrench(c, msg),
                 spec.qos.to_rclpy()))
-        self._subs.append(self.create_subscription(String, itf.CLAW_REQUESTS.name,
+        self._subs.append(self.create_subscription(String, itf.CLAW_REQUESTS.ros_name,
                                                    self._on_requests,
                                                    itf.CLAW_REQUESTS.qos.to_rclpy()))
-        self._subs.append(self.create_subscription(Bool, itf.ESTOP.name, self._on_estop,
+        self._subs.append(self.create_subscription(Bool, itf.ESTOP.ros_name, self._on_estop,
                                                    itf.ESTOP.qos.to_rclpy()))
         self._timer = self.create_timer(1.0 / itf.DIAGNOSTICS.rate_hz,
                                         self._publish_diagnostics)

@@ -185,7 +185,7 @@ class GaitControllerNode(Node):
             return make_publisher(self, spec, msg_type)
 
         def sub(spec, msg_type, callback):
-            self.create_subscription(msg_type, spec.name, callback, spec.qos.to_rclpy())
+            self.create_subscription(msg_type, spec.ros_name, callback, spec.qos.to_rclpy())
 
         self._pub_legs = pub(itf.LEG_COMMANDS, Float64MultiArray)
         self._pub_wheels = pub(itf.WHEEL_COMMANDS, Float64MultiArray)

@@ -138,7 +138,7 @@ class MissionNode(Node):
             return make_publisher(self, spec, msg_type)
 
         def sub(spec, msg_type, callback):
-            self.create_subscription(msg_type, spec.name, callback, spec.qos.to_rclpy())
+            self.create_subscription(msg_type, spec.ros_name, callback, spec.qos.to_rclpy())
 
         self._pub_goal = pub(itf.MISSION_GOAL, PoseStamped)
         self._pub_status = pub(itf.MISSION_STATUS, String)
@@ -149,8 +149,8 @@ class MissionNode(Node):
         sub(itf.GAIT_MODE, String, self._on_gait_mode)
         sub(itf.GAIT_STATUS, String, self._on_gait_status)
         sub(itf.SAMPLING_STATUS, String, self._on_sampling_status)
-        self._start_client = self.create_client(Trigger, itf.SAMPLING_START.name)
-        self._abort_client = self.create_client(Trigger, itf.SAMPLING_ABORT.name)
+        self._start_client = self.create_client(Trigger, itf.SAMPLING_START.ros_name)
+        self._abort_client = self.create_client(Trigger, itf.SAMPLING_ABORT.ros_name)
         self.create_timer(STEP_PERIOD_S, self._step)
         self.create_timer(1.0 / itf.DIAGNOSTICS.rate_hz, self._publish_diagnostics)
         self.get_logger().info(f'mission {self.scenario.name!r} on {self.scenario.body}: '

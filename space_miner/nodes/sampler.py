@@ -169,7 +169,7 @@ class SamplerNode(LifecycleNode):
             return make_publisher(self, spec, msg_type)
 
         def sub(spec, msg_type, callback):
-            self._subs.append(self.create_subscription(msg_type, spec.name, callback,
+            self._subs.append(self.create_subscription(msg_type, spec.ros_name, callback,
                                                        spec.qos.to_rclpy()))
 
         self._pubs = {
@@ -191,8 +191,8 @@ class SamplerNode(LifecycleNode):
         sub(itf.CLICKED_POINT, PointStamped, self._on_clicked)
         sub(itf.MISSION_STATUS, String, self._on_mission_status)
         self._own_services = [
-            self.create_service(Trigger, itf.SAMPLING_START.name, self._on_start),
-            self.create_service(Trigger, itf.SAMPLING_ABORT.name, self._on_abort)]
+            self.create_service(Trigger, itf.SAMPLING_START.ros_name, self._on_start),
+            self.create_service(Trigger, itf.SAMPLING_ABORT.ros_name, self._on_abort)]
         self._own_timers = [self.create_timer(1.0 / itf.DIAGNOSTICS.rate_hz,
                                               self._publish_diagnostics)]
         self._publish_status(self.sequence.status(), force=True)

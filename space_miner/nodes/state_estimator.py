@@ -99,15 +99,15 @@ class StateEstimatorNode(Node):
 
         self._pub_odom = make_publisher(self, itf.ODOM, Odometry)
         self._pub_diag = make_publisher(self, itf.DIAGNOSTICS, DiagnosticArray)
-        self.create_subscription(Imu, itf.IMU.name, self._on_imu, itf.IMU.qos.to_rclpy())
-        self.create_subscription(JointState, itf.JOINT_STATES.name, self._on_joints,
+        self.create_subscription(Imu, itf.IMU.ros_name, self._on_imu, itf.IMU.qos.to_rclpy())
+        self.create_subscription(JointState, itf.JOINT_STATES.ros_name, self._on_joints,
                                  itf.JOINT_STATES.qos.to_rclpy())
-        self.create_subscription(String, itf.CLAW_STATE.name, self._on_claw_state,
+        self.create_subscription(String, itf.CLAW_STATE.ros_name, self._on_claw_state,
                                  itf.CLAW_STATE.qos.to_rclpy())
-        self.create_subscription(String, itf.GAIT_MODE.name, self._on_gait_mode,
+        self.create_subscription(String, itf.GAIT_MODE.ros_name, self._on_gait_mode,
                                  itf.GAIT_MODE.qos.to_rclpy())
         self.walking_stance: tuple = ()
-        self.create_subscription(String, itf.GAIT_STATUS.name, self._on_gait_status,
+        self.create_subscription(String, itf.GAIT_STATUS.ros_name, self._on_gait_status,
                                  itf.GAIT_STATUS.qos.to_rclpy())
         self.create_timer(1.0 / self.est_params.publish_rate_hz, self._publish_odom)
         self.create_timer(1.0 / self.est_params.diagnostics_rate_hz, self._publish_diagnostics)

@@ -210,16 +210,17 @@ class TerrainPerceptionNode(Node):
         self._pub_candidates = pub(PoseArray, itf.TERRAIN_GRASPS)
         self._pub_markers = pub(MarkerArray, itf.TERRAIN_MARKERS)
         self._pub_diag = pub(DiagnosticArray, itf.DIAGNOSTICS)
-        self.create_subscription(Image, itf.DEPTH_IMAGE.name, self._on_image,
+        self.create_subscription(Image, itf.DEPTH_IMAGE.ros_name, self._on_image,
                                  itf.DEPTH_IMAGE.qos.to_rclpy())
-        self.create_subscription(CameraInfo, itf.DEPTH_INFO.name, self._on_info,
+        self.create_subscription(CameraInfo, itf.DEPTH_INFO.ros_name, self._on_info,
                                  itf.DEPTH_INFO.qos.to_rclpy())
-        self.create_subscription(Odometry, itf.ODOM.name, self._on_odom, itf.ODOM.qos.to_rclpy())
-        self.create_subscription(JointState, itf.JOINT_STATES_LOW_RATE.name, self._on_joints,
+        self.create_subscription(Odometry, itf.ODOM.ros_name, self._on_odom,
+                                 itf.ODOM.qos.to_rclpy())
+        self.create_subscription(JointState, itf.JOINT_STATES_LOW_RATE.ros_name, self._on_joints,
                                  itf.JOINT_STATES_LOW_RATE.qos.to_rclpy())
-        self.create_subscription(PointStamped, itf.CLICKED_POINT.name, self._on_clicked,
+        self.create_subscription(PointStamped, itf.CLICKED_POINT.ros_name, self._on_clicked,
                                  itf.CLICKED_POINT.qos.to_rclpy())
-        self.create_subscription(String, itf.SAMPLING_STATUS.name, self._on_sampling_status,
+        self.create_subscription(String, itf.SAMPLING_STATUS.ros_name, self._on_sampling_status,
                                  itf.SAMPLING_STATUS.qos.to_rclpy())
         self.create_timer(1.0 / itf.DIAGNOSTICS.rate_hz, self._on_diagnostics_timer)
 

@@ -149,9 +149,9 @@ class SimNode(Node):
         for topic_name in itf.COMMAND_JOINTS:
             spec = itf.topic(topic_name)
             self.create_subscription(
-                Float64MultiArray, topic_name,
+                Float64MultiArray, spec.ros_name,
                 lambda msg, name=topic_name: self._on_command(name, msg), spec.qos.to_rclpy())
-        self.create_subscription(Bool, itf.SAMPLER_LID.name, self._on_lid,
+        self.create_subscription(Bool, itf.SAMPLER_LID.ros_name, self._on_lid,
                                  itf.SAMPLER_LID.qos.to_rclpy())
         self.create_service(SetBool, '~/pause', self._on_pause)
         self.create_service(Trigger, '~/step', self._on_step)
@@ -163,10 +163,10 @@ class SimNode(Node):
         self._summary_written = False
         self._wall0 = time.monotonic()
         if self.params['summary_path'] or self.params['exit_at_end']:
-            self.create_subscription(String, itf.GAIT_MODE.name,
+            self.create_subscription(String, itf.GAIT_MODE.ros_name,
                                      lambda msg: self.record.on_mode(msg.data),
                                      itf.GAIT_MODE.qos.to_rclpy())
-            self.create_subscription(String, itf.MISSION_STATUS.name,
+            self.create_subscription(String, itf.MISSION_STATUS.ros_name,
                                      lambda msg: self.record.on_mission(msg.data),
                                      itf.MISSION_STATUS.qos.to_rclpy())
             self.create_timer(END_CHECK_PERIOD_S, self._check_end)
