@@ -198,3 +198,25 @@ def test_the_judge_counts_a_claw_core_that_over_reports_its_grips(boast):
     assert summary['belief_breaches'] >= 2
     assert summary['rule_violations'] >= summary['belief_breaches']
     assert any('truly holds' in r for r in summary['rule_violation_reasons'])
+
+
+def test_only_the_frames_terrain_perception_fuses_are_rendered():
+    from space_miner.core.scenario import load_scenario
+    from space_miner.paths import config_path
+    from space_miner.sim.components import full_stack_components
+    scenario = load_scenario(config_path('scenarios/default.yaml'))
+    harness = Harness(scenario, [], HarnessConfig())
+    harness.components = full_stack_components(scenario, harness.world)
+    terrain = harness.components[0]
+    render, rendered = harness.world.render_depth, []
+
+    def counted():
+        rendered.append(harness.world.time_s)
+        return render()
+
+    harness.world.render_depth = counted
+    harness.run(time_limit_s=3.0)
+    period = terrain.perception.params.frame_period_s
+    assert terrain.frames == len(rendered) >= 3.0 / period - 1
+    assert np.allclose(np.diff(rendered), period, atol=1e-6)   # at the core's rate
+    assert terrain.perception.last_fused_s == pytest.approx(rendered[-1])

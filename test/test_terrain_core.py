@@ -718,3 +718,25 @@ def test_missing_param_is_refused(params, tmp_path):
     bad.write_text('terrain_perception: [\n')
     with pytest.raises(ConfigError):
         load_terrain_params(bad)
+
+
+def test_the_core_decides_which_frames_are_fused(robot, params):
+    # At most one frame per frame_period_s: the node asks before decoding an image, the
+    # harness before rendering one, so both fuse the same frames of a camera stream.
+    hf = make_terrain(TerrainClass.ROCK, 11)
+    intr = CameraIntrinsics.from_fov(160, 120, robot.camera.hfov_deg)
+    base = base_pose(0.0, 0.0, 0.0, hf)
+    depth = render_depth(hf, intr, camera_optical_pose(base, robot.camera), step_m=0.01)
+    perception = TerrainPerception(params, robot)
+    period = params.frame_period_s
+    assert perception.wants_frame(0.0)
+    assert perception.process_frame(depth, '32FC1', intr, 0.0, None).status \
+        == FrameStatus.NO_POSE
+    assert perception.wants_frame(0.1)                # a frame that did not fuse: not counted
+    assert perception.process_frame(depth, '32FC1', intr, 0.1, base).status == FrameStatus.OK
+    stream = [0.1 + 0.1 * k for k in range(1, 21)]    # a 10 Hz camera
+    fused = [t for t in stream if perception.wants_frame(t)
+             and perception.process_frame(depth, '32FC1', intr, t, base).status
+             == FrameStatus.OK]
+    assert np.allclose(np.diff([0.1] + fused), period)
+    assert perception.wants_frame(fused[-1] - 5.0)    # an earlier stamp: a clock reset

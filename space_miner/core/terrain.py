@@ -116,6 +116,19 @@ class TerrainPerception:
         self.last_fused_s = None
 
     # --- per frame ----------------------------------------------------------------------
+    def wants_frame(self, stamp_s: float) -> bool:
+        """Whether a depth frame stamped ``stamp_s`` [s] should be processed.
+
+        At most one frame is fused per ``frame_period_s``: a frame less than that after the
+        last fused one is dropped (the terrain is static; a frame a few centimetres of
+        travel later adds little). Frames that did not fuse (no pose, no valid depth) do
+        not count, nor does an earlier stamp (a clock reset). The node asks this of every
+        image before decoding it, the harness before rendering one, so both fuse the same
+        frames of a stream.
+        """
+        last = self.last_fused_s
+        return last is None or not 0.0 <= stamp_s - last < self.params.frame_period_s - 1e-6
+
     def process_frame(self, depth: np.ndarray | None, encoding: str,
                       intrinsics: CameraIntrinsics, stamp_s: float,
                       transform_odom_base: np.ndarray | None,

@@ -42,6 +42,7 @@ class TerrainParams:
     process_noise_m2_per_s: float
     gate_sigma: float
     max_frame_dt_s: float
+    frame_period_s: float
     inpaint_radius_cells: int
     plane_window_m: float
     step_window_m: float
@@ -117,6 +118,7 @@ PARAM_RANGES: Mapping[str, tuple] = {
     'process_noise_m2_per_s': (0.0, 1.0),
     'gate_sigma': (1.0, 100.0),
     'max_frame_dt_s': (0.0, 60.0),
+    'frame_period_s': (0.0, 60.0),
     'inpaint_radius_cells': (1, 20),
     'plane_window_m': (0.05, 2.0),
     'step_window_m': (0.05, 2.0),

@@ -191,6 +191,7 @@ class TerrainPerceptionNode(Node):
         self.last_report: TerrainReport | None = None
         self.site = None
         self.frames = 0
+        self.dropped_frames = 0
         self.bad_messages = 0
         self.errors = 0
         self._poses: deque = deque()
@@ -294,6 +295,10 @@ class TerrainPerceptionNode(Node):
                                     throttle_duration_sec=1.0)
 
     def _process(self, msg: Image, stamp_s: float) -> None:
+        if not self.perception.wants_frame(stamp_s):   # the core's frame rate (frame_period_s)
+            self.dropped_frames += 1
+            self._publish(stamp_s, self.pose_at(stamp_s), msg.header.stamp)
+            return
         try:
             depth = cv.depth_image_array(msg)
         except ValueError as err:
@@ -435,7 +440,8 @@ class TerrainPerceptionNode(Node):
                  ('valid_pixels', '-' if result is None else str(result.valid_pixels)),
                  ('cells_updated', '-' if result is None else str(result.cells_updated)),
                  ('self_filtered_cells', '-' if result is None else str(result.self_cells)),
-                 ('frames', str(self.frames)), ('bad_messages', str(self.bad_messages)),
+                 ('frames', str(self.frames)), ('dropped_frames', str(self.dropped_frames)),
+                 ('bad_messages', str(self.bad_messages)),
                  ('errors', str(self.errors)),
                  ('camera_info', 'received' if self.intrinsics is not None else 'missing'),
                  ('odom_history', str(len(self._poses)))]

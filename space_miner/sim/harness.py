@@ -67,7 +67,11 @@ class Bus:
 
 
 class Component(Protocol):
-    """A core component wrapped for the harness: stepped every ``period_s`` seconds."""
+    """A core component wrapped for the harness: stepped every ``period_s`` seconds.
+
+    A component that reads depth images also has ``wants_depth(t_s, bus) -> bool``: asked
+    when the camera has a frame, before it is rendered.
+    """
 
     name: str
     period_s: float
@@ -78,10 +82,15 @@ class Component(Protocol):
 
 @dataclass(frozen=True)
 class HarnessConfig:
-    """Harness settings: camera size [px] and rate [Hz] (None: no camera), seed override."""
+    """Harness settings: camera size [px] (None: no camera) and rate [Hz], seed override.
+
+    The camera offers a frame every 1 / ``camera_rate_hz`` (the contract's depth image
+    rate), and the frame is rendered only when a component wants it (``wants_depth``):
+    terrain perception's core decides which frames it fuses, as in the node.
+    """
 
     camera: tuple | None = (160, 120)
-    camera_rate_hz: float = 2.0
+    camera_rate_hz: float = itf.DEPTH_IMAGE.rate_hz
     seed: int | None = None
     timestep_s: float = 0.002
 
@@ -138,6 +147,7 @@ class Harness:
         camera_period = (1.0 / self.config.camera_rate_hz
                          if self.config.camera is not None else math.inf)
         next_camera = 0.0 if self.config.camera is not None else math.inf
+        depth_wanted = [c.wants_depth for c in self.components if hasattr(c, 'wants_depth')]
         next_trace = 0.0
         next_progress = 0.0
         gait_time: dict = {}
@@ -157,9 +167,10 @@ class Harness:
             due = [c for c in self.components if t + 1e-9 >= next_due[c.name]]
             bus.t_s = t
             if t + 1e-9 >= next_camera:
-                image, k = world.render_depth()
-                bus.depth = None if image is None else (image, k, t)
                 next_camera += camera_period
+                if any(wants(t, bus) for wants in depth_wanted):
+                    image, k = world.render_depth()
+                    bus.depth = None if image is None else (image, k, t)
             if due:
                 bus.sensors = world.read_sensors()
                 for comp in due:

@@ -66,23 +66,30 @@ def _send(bus: object, t_s: float, request: str | None) -> None:
 
 
 class TerrainComponent:
-    """Terrain perception (:class:`TerrainPerception`) on each new depth image.
+    """Terrain perception (:class:`TerrainPerception`) on the depth camera's frames.
 
-    Fuses every depth frame with the estimate's pose and the leg joints (its self-filter);
-    writes the report and the gait's summary at ``/terrain/summary``'s rate, the grasp
-    candidates at the local maps' rate and the global map at its own.
+    Steps at the camera's rate, as the node runs on each image; the core decides which
+    frames it fuses (:meth:`TerrainPerception.wants_frame`), and only those are rendered.
+    Fuses a frame with the estimate's pose at the frame's time and the leg joints (its
+    self-filter); writes the report and the gait's summary at ``/terrain/summary``'s rate,
+    the grasp candidates at the local maps' rate and the global map at its own.
     """
 
     name = 'terrain_perception'
 
-    def __init__(self, robot: RobotConfig, params: object = None) -> None:
+    def __init__(self, robot: RobotConfig, params: object = None,
+                 camera_rate_hz: float = itf.DEPTH_IMAGE.rate_hz) -> None:
         self.perception = TerrainPerception(params or load_terrain_params(), robot)
-        self.period_s = 1.0 / itf.TERRAIN_SUMMARY.rate_hz
+        self.period_s = 1.0 / camera_rate_hz
         self.last_result = None
         self.frames = 0
         self._last_frame_s = -math.inf
         self._grasps: dict = {}
-        self._due = {'local': -math.inf, 'global': -math.inf}
+        self._due = {'local': -math.inf, 'global': -math.inf, 'summary': -math.inf}
+
+    def wants_depth(self, t_s: float, bus: object) -> bool:
+        """Whether a depth frame taken now would be fused (a pose, and the core wants it)."""
+        return bus.values.get('estimate') is not None and self.perception.wants_frame(t_s)
 
     def _base(self, bus: object) -> np.ndarray | None:
         estimate = bus.values.get('estimate')
@@ -114,6 +121,9 @@ class TerrainComponent:
                 bus.values['global_occupancy'] = (gmap.geometry,
                                                   adapters.global_occupancy(gmap), t_s)
                 self._due['global'] = t_s + 1.0 / itf.TERRAIN_GLOBAL.rate_hz - 1e-6
+        if t_s < self._due['summary']:
+            return
+        self._due['summary'] = t_s + 1.0 / itf.TERRAIN_SUMMARY.rate_hz - 1e-6
         result = self.last_result
         sampling = bus.values.get('sampling_status')
         site = None   # the terrain node checks the site the sampler works on
