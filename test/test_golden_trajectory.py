@@ -28,7 +28,7 @@ SMOOTH = TerrainSummary(TerrainClass.SMOOTH, TerrainClass.SMOOTH, 0.0)
 GOLDEN = {
     'crawl_bennu': 'ffc761a3f4a7fb33da21cadb56dd922f4b5d26d3f09abf34a6ee1d343591a8f9',
     'roll_moon': '7c15c7c3338df134b0f710707b7fe4674485d43bdd379f5b9aa95caf647c2638',
-    'stack_default': 'bf5f7c47a44219063ec9806938d004e1ed86850b17c318e6af93d328ec0e2686',
+    'stack_default': '3294ac27210d1800fdba95d3a67e73d10ca96e63b18fa20656b41b4ae94b6589',
 }
 
 
