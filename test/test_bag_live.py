@@ -55,6 +55,38 @@ def _spin_for(executor, seconds, step=None, until=None):
             step(time.monotonic())
 
 
+def _play_and_listen(bag_path, topics, delay_s, subscribe):
+    """Replay ``topics`` of a bag in a thread while a listener node spins; the play stats.
+
+    ``subscribe(node)`` creates the listener's subscriptions. Player and listener have
+    contexts of their own, as two processes would.
+    """
+    import threading
+    from space_miner.bag.replay import play
+    player_ctx, listen_ctx = rclpy.Context(), rclpy.Context()
+    rclpy.init(context=player_ctx)
+    rclpy.init(context=listen_ctx)
+    executor = SingleThreadedExecutor(context=listen_ctx)
+    node = rclpy.create_node('replay_listener', context=listen_ctx)
+    executor.add_node(node)
+    subscribe(node)
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(stats=play(
+        bag_path, topics=topics, context=player_ctx, delay_s=delay_s,
+        log=lambda _t: None)))
+    try:
+        thread.start()
+        while thread.is_alive():
+            executor.spin_once(timeout_sec=0.005)
+        _spin_for(executor, 0.3)
+    finally:
+        thread.join(timeout=30)
+        node.destroy_node()
+        rclpy.shutdown(context=listen_ctx)
+        rclpy.shutdown(context=player_ctx)
+    return result['stats']
+
+
 @pytest.fixture(scope='module')
 def live_bag(tmp_path_factory):
     out = tmp_path_factory.mktemp('live') / 'run'
@@ -338,38 +370,19 @@ def test_recorder_writes_sqlite3_too(tmp_path):
 
 
 def test_replay_synthesises_clock_when_the_bag_has_none(tmp_path):
-    import threading
-    from space_miner.bag.replay import play
     from space_miner.bag.synth import MissionPlan, write_mission_bag
     plan = write_mission_bag(tmp_path / 'm', MissionPlan(duration_s=1.5, gait_modes=(),
                                                          slips=(), samples=()))
-    player_ctx, listen_ctx = rclpy.Context(), rclpy.Context()
-    rclpy.init(context=player_ctx)
-    rclpy.init(context=listen_ctx)
-    executor = SingleThreadedExecutor(context=listen_ctx)
-    node = rclpy.create_node('clock_listener', context=listen_ctx)
-    executor.add_node(node)
     masses, clocks = [], []
-    node.create_subscription(Float64, itf.SAMPLER_MASS.name, masses.append,
-                             itf.SAMPLER_MASS.qos.to_rclpy())
-    node.create_subscription(Clock, itf.CLOCK.name,
-                             lambda m: clocks.append(m.clock.sec + m.clock.nanosec * 1e-9),
-                             itf.CLOCK.qos.to_rclpy())
-    result = {}
-    thread = threading.Thread(target=lambda: result.update(stats=play(
-        tmp_path / 'm', topics=[itf.SAMPLER_MASS.name], context=player_ctx, delay_s=4.0,
-        log=lambda _t: None)))
-    try:
-        thread.start()
-        while thread.is_alive():
-            executor.spin_once(timeout_sec=0.005)
-        _spin_for(executor, 0.3)
-    finally:
-        thread.join(timeout=30)
-        node.destroy_node()
-        rclpy.shutdown(context=listen_ctx)
-        rclpy.shutdown(context=player_ctx)
-    stats = result['stats']
+
+    def subscribe(node):
+        node.create_subscription(Float64, itf.SAMPLER_MASS.name, masses.append,
+                                 itf.SAMPLER_MASS.qos.to_rclpy())
+        node.create_subscription(Clock, itf.CLOCK.name,
+                                 lambda m: clocks.append(m.clock.sec + m.clock.nanosec * 1e-9),
+                                 itf.CLOCK.qos.to_rclpy())
+
+    stats = _play_and_listen(tmp_path / 'm', [itf.SAMPLER_MASS.name], 4.0, subscribe)
     assert stats.clock_source.startswith('synthesised')
     assert stats.published == {itf.SAMPLER_MASS.name: plan.counts[itf.SAMPLER_MASS.name]}
     assert len(masses) >= 0.9 * plan.counts[itf.SAMPLER_MASS.name]
@@ -425,35 +438,18 @@ def test_a_recorder_in_a_namespace_records_that_robot_only_under_its_names(tmp_p
 
 
 def test_replay_of_a_namespaced_bag_publishes_on_the_recorded_names(tmp_path):
-    import threading
-    from space_miner.bag.replay import play
     from space_miner.bag.synth import MissionPlan, write_mission_bag
     plan = write_mission_bag(tmp_path / 'm', MissionPlan(
         duration_s=1.0, gait_modes=(), slips=(), samples=(), namespace='/r1'))
-    player_ctx, listen_ctx = rclpy.Context(), rclpy.Context()
-    rclpy.init(context=player_ctx)
-    rclpy.init(context=listen_ctx)
-    executor = SingleThreadedExecutor(context=listen_ctx)
-    node = rclpy.create_node('listener', context=listen_ctx)
-    executor.add_node(node)
     got = {name: [] for name in (itf.SAMPLER_MASS.resolved('/r1'), itf.SAMPLER_MASS.name)}
-    for name, seen in got.items():
-        node.create_subscription(Float64, name, seen.append, itf.SAMPLER_MASS.qos.to_rclpy())
-    result = {}
-    thread = threading.Thread(target=lambda: result.update(stats=play(
-        tmp_path / 'm', topics=[itf.SAMPLER_MASS.name], context=player_ctx, delay_s=3.0,
-        log=lambda _t: None)))
-    try:
-        thread.start()
-        while thread.is_alive():
-            executor.spin_once(timeout_sec=0.005)
-        _spin_for(executor, 0.3)
-    finally:
-        thread.join(timeout=30)
-        node.destroy_node()
-        rclpy.shutdown(context=listen_ctx)
-        rclpy.shutdown(context=player_ctx)
+
+    def subscribe(node):
+        for name, seen in got.items():
+            node.create_subscription(Float64, name, seen.append,
+                                     itf.SAMPLER_MASS.qos.to_rclpy())
+
+    stats = _play_and_listen(tmp_path / 'm', [itf.SAMPLER_MASS.name], 3.0, subscribe)
     count = plan.counts[itf.SAMPLER_MASS.name]
-    assert result['stats'].published == {'/r1/sampler/mass': count}
+    assert stats.published == {'/r1/sampler/mass': count}
     assert len(got['/r1/sampler/mass']) >= 0.9 * count
     assert got[itf.SAMPLER_MASS.name] == []                  # nothing in the root namespace
