@@ -235,8 +235,9 @@ CLOCK = TopicSpec(
     'sim', 'simulated time (use_sim_time), one for every robot on the graph', scope='global')
 ODOM = TopicSpec(
     '/odom', 'nav_msgs/msg/Odometry', STATE_QOS, 50.0, 'state_estimator',
-    ('gait_controller', 'terrain_perception', 'sampler', 'mission'), 'stack',
-    'estimated pose and twist of base_link in odom, with covariance')
+    ('gait_controller', 'terrain_perception', 'sampler', 'mission', 'sim'), 'stack',
+    'estimated pose and twist of base_link in odom, with covariance (the sim paces its '
+    'world by its stamp)')
 
 CMD_VEL = TopicSpec(
     '/cmd_vel', 'geometry_msgs/msg/Twist', OPERATOR_QOS, 0.0, 'operator', ('gait_controller',),
@@ -303,7 +304,7 @@ SAMPLER_LID = TopicSpec(
     'hardware', 'true: open the sample container lid (a small adapter on hardware)')
 TERRAIN_SUMMARY = TopicSpec(
     '/terrain/summary', 'std_msgs/msg/String', STATE_QOS, 5.0, 'terrain_perception',
-    ('gait_controller', 'sampler', 'mission'), 'stack',
+    ('gait_controller', 'sampler'), 'stack',
     'class and traversability under the robot and ahead, grasp candidates, site checks (JSON)')
 TERRAIN_TRAVERSABILITY = TopicSpec(
     '/terrain/traversability', 'nav_msgs/msg/OccupancyGrid', LATCHED_QOS, 2.0,

@@ -2,12 +2,11 @@
 """``space-miner sim``: one scenario on the live ROS graph, recorded, summarised.
 
 The sim node and every stack node run on real rclpy and Fast DDS — composed in this
-process (a multi-threaded executor), or each in its own process with ``processes=True``.
-The multi-threaded executor costs: the sim node's process takes ~2.4 s of CPU per simulated
-second with it and ~1.0 s with a single-threaded one (``bench/bench_live.py``); but the
-sim's stepping thread then runs faster than the stack can follow on two cores (the live
-teleoperation test failed in two of five full runs with it: once at bring-up, once on the
-site's terrain), so it stays until the stack itself is cheaper (issue 25).
+process, or each in its own process with ``processes=True`` — spun by one single-threaded
+executor (rclpy's multi-threaded one polls its wait set while its workers run, which cost
+this process ~6 s of CPU per simulated second). The sim node keeps its world from running
+ahead of the stack (``max_stack_lag_s`` in ``config/sim.yaml``): on a machine too slow for
+real time the run slows down instead of starving the stack.
 A monitor node follows ``/clock``, ``/ground_truth/odom``, ``/gait/mode``,
 ``/mission/status`` and ``/sampler/mass`` for the progress bar and the summary; a
 recorder writes the contract topics to an MCAP rosbag2 bag (plus ``/tf``, ``/tf_static``
@@ -256,7 +255,7 @@ class LiveGraph:
 
     Entering it creates its own rclpy context, the sim node (in this process), the stack
     (composed in this process, or one process per node with ``options.processes``), a
-    monitor node, and a multi-threaded executor spinning them in a background thread;
+    monitor node, and a single-threaded executor spinning them in a background thread;
     lifecycle nodes in other processes are configured and activated through their
     ``change_state`` services, as launch does (``bringup_error`` says why that failed).
     Leaving it stops the executor, SIGINTs the stack's processes (killing any that do not
@@ -277,7 +276,7 @@ class LiveGraph:
 
     def __enter__(self) -> 'LiveGraph':
         import rclpy
-        from rclpy.executors import MultiThreadedExecutor
+        from rclpy.executors import SingleThreadedExecutor
         from rclpy.parameter import Parameter
 
         options = self.options
@@ -309,7 +308,7 @@ class LiveGraph:
                                             namespace)
             self.monitor = _Monitor(self.context, namespace)
             self._nodes.append(self.monitor.node)
-            self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
+            self.executor = SingleThreadedExecutor(context=self.context)
             for node in self._nodes:
                 self.executor.add_node(node)
             threading.Thread(target=self.executor.spin, daemon=True).start()

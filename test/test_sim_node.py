@@ -118,8 +118,65 @@ def test_pause_stops_the_clock(graph):
     assert len({(c.clock.sec, c.clock.nanosec) for c in clocks}) <= 1
 
 
+def test_the_world_waits_for_a_lagging_estimate_and_not_for_a_stopped_one(
+        graph, monkeypatch):
+    from nav_msgs.msg import Odometry
+    from space_miner.sim import sim_node
+
+    # A longer stall window than the node's, so that a loaded machine cannot make the
+    # frozen estimate below count as a stopped estimator before the world is seen waiting.
+    monkeypatch.setattr(sim_node, 'STACK_STALL_S', 3.0)
+    context, executor, add = graph
+    sim = add(SimNode(context=context, parameter_overrides=FAST))
+    lag_s = sim.params['max_stack_lag_s']
+    assert lag_s > 0.0  # config/sim.yaml paces the world by default
+    client = add(rclpy.create_node('fake_estimator', context=context))
+    clocks = []
+    client.create_subscription(Clock, itf.CLOCK.name, clocks.append, itf.CLOCK.qos.to_rclpy())
+    odom = client.create_publisher(Odometry, itf.ODOM.name, itf.ODOM.qos.to_rclpy())
+
+    def now_s():
+        return cv.from_stamp(clocks[-1].clock)
+
+    def estimate(t_s):
+        msg = Odometry()
+        msg.header.stamp = cv.to_stamp(t_s)
+        odom.publish(msg)
+
+    def world_stops(timeout_s):
+        """Spin until the clock has not moved for 0.3 s; return the time it stopped at."""
+        deadline = time.monotonic() + timeout_s
+        last, since = None, time.monotonic()
+        while time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.01)
+            if clocks and now_s() != last:
+                last, since = now_s(), time.monotonic()
+            elif last is not None and time.monotonic() - since > 0.3:
+                return last
+        return None
+
+    assert _spin_until(executor, lambda: clocks)
+    # An estimate stuck at t0: the world stops within one /clock period (10 ms) of
+    # t0 + max_stack_lag_s.
+    t0 = now_s() + 0.3
+    estimate(t0)
+    stopped_s = world_stops(2.5)
+    assert stopped_s is not None and abs(stopped_s - (t0 + lag_s)) <= 0.011, (stopped_s, t0)
+    assert sim.stack_wait_s > 0.0
+    # The estimate moves on: so does the world, and it stops again at the new limit.
+    advanced = time.monotonic()
+    estimate(t0 + 1.0)
+    stopped_s = world_stops(2.5)
+    assert stopped_s is not None and abs(stopped_s - (t0 + 1.0 + lag_s)) <= 0.011
+    # The estimator stops: STACK_STALL_S of wall time after its stamp last advanced, the
+    # world runs on without it.
+    assert _spin_until(executor, lambda: now_s() > t0 + 2.0, 10.0 + sim_node.STACK_STALL_S)
+    assert time.monotonic() - advanced >= sim_node.STACK_STALL_S
+
+
 @pytest.mark.parametrize('name, value', [('physics_step_s', 0.5), ('imu_rate_hz', -1.0),
-                                         ('camera_width_px', 5)])
+                                         ('camera_width_px', 5), ('low_rate_hz', 0.0),
+                                         ('max_stack_lag_s', -0.1)])
 def test_out_of_range_parameters_are_refused_at_start(graph, name, value):
     context, _, _ = graph
     with pytest.raises(InvalidParameterValueException):

@@ -10,8 +10,11 @@ depth camera, ``/ground_truth/odom`` and ``/clock`` (100 Hz); it takes the five
 with a log line and the last safe command is kept.
 
 The world is stepped in a thread of its own (MuJoCo's renderer is bound to the thread that
-made its GL context), paced to ``real_time_factor`` (0: as fast as it goes); callbacks only
-hand commands and requests over through a lock. Services: ``~/pause``
+made its GL context), paced to ``real_time_factor`` (0: as fast as it goes) and never more
+than ``max_stack_lag_s`` ahead of the stack's estimate (the ``/odom`` stamp): where the
+machine cannot run the stack in real time, the world waits for it instead of letting its
+watchdogs trip on stale sensors. Callbacks only hand commands and requests over through a
+lock. Services: ``~/pause``
 (std_srvs/SetBool), ``~/step`` (std_srvs/Trigger: one physics step while paused),
 ``~/reset`` (std_srvs/Trigger).
 
@@ -66,6 +69,8 @@ PARAMS = (
     ParamSpec('sampler_mass_rate_hz', float, '/sampler/mass rate', 'Hz', 1.0, 200.0),
     ParamSpec('ground_truth_rate_hz', float, '/ground_truth/odom rate', 'Hz', 1.0, 500.0),
     ParamSpec('clock_rate_hz', float, '/clock rate', 'Hz', 10.0, 1000.0),
+    ParamSpec('max_stack_lag_s', float, 'the world waits while the stack\'s estimate (/odom '
+              'stamp) is more than this behind simulated time; 0: never waits', 's', 0.0, 10.0),
     ParamSpec('camera_rate_hz', float, 'depth camera rate; 0: no camera', 'Hz', 0.0, 30.0,
               read_only=True),
     ParamSpec('camera_width_px', int, 'depth image width', 'px', 16, 1280, read_only=True),
@@ -78,6 +83,11 @@ PARAMS = (
 )
 #: How often the node asks whether the run is over [s, wall time].
 END_CHECK_PERIOD_S = 0.2
+#: The world stops waiting for the stack when its estimate's stamp has not advanced for this
+#: long [s, wall time]: an estimator that is gone or stuck must not stop the simulation.
+STACK_STALL_S = 1.0
+#: Sleep between two looks at the estimate's stamp while the world waits [s, wall time].
+STACK_WAIT_POLL_S = 0.0005
 
 
 def publish_rate(params) -> float:
@@ -160,6 +170,14 @@ class SimNode(Node):
         #: The run as space-miner sim follows it: time, true distance, gait, mission.
         self.record = RunRecord()
         self.run_over = ''  # why the run is over, once it is
+        #: The stack's progress in simulated time: the latest /odom stamp [s] and when (wall,
+        #: monotonic) it last advanced; None until the estimator publishes.
+        self._stack_stamp_s: float | None = None
+        self._stack_wall_s = 0.0
+        #: Wall time the world spent waiting for the stack [s].
+        self.stack_wait_s = 0.0
+        self.create_subscription(Odometry, itf.ODOM.ros_name, self._on_odom,
+                                 itf.ODOM.qos.to_rclpy())
         self._summary_written = False
         self._wall0 = time.monotonic()
         if self.params['summary_path'] or self.params['exit_at_end']:
@@ -209,6 +227,12 @@ class SimNode(Node):
     def _on_lid(self, msg: Bool) -> None:
         with self._lock:
             self._requests.lid = bool(msg.data)
+
+    def _on_odom(self, msg: Odometry) -> None:
+        stamp_s = cv.from_stamp(msg.header.stamp)
+        if self._stack_stamp_s is None or stamp_s > self._stack_stamp_s:
+            self._stack_stamp_s = stamp_s
+            self._stack_wall_s = time.monotonic()
 
     # --- services ----------------------------------------------------------------------
     def _on_pause(self, request: SetBool.Request, response: SetBool.Response):
@@ -273,6 +297,7 @@ class SimNode(Node):
                 requests, self._requests = self._requests, _Requests(commands={})
             if requests.reset:
                 world.reset()
+                self._stack_stamp_s = None  # the estimator's stamps start over too
                 self.judge = NeverDetachJudge(self.scenario.body_config.requires_grip)
                 due = {name: world.time_s for name in streams}
                 wall0, sim0 = time.monotonic(), world.time_s
@@ -305,6 +330,8 @@ class SimNode(Node):
                 if sensors is None:
                     sensors = world.read_sensors()
                 self._publish(name, world, sensors, t)
+            if not paused:
+                self._wait_for_stack(t)
             rtf = self.params['real_time_factor']
             if rtf > 0.0 and not paused:
                 ahead = (t - sim0) / rtf - (time.monotonic() - wall0)
@@ -315,6 +342,28 @@ class SimNode(Node):
                             'faults': world.active_faults(), 'detached': world.is_detached(),
                             'holding_n': {c: g.holding_force_n if g.gripping else 0.0
                                           for c, g in world.grip_truth().items()}}
+
+    def _wait_for_stack(self, t_s: float) -> None:
+        """Hold the world while the stack's estimate lags ``max_stack_lag_s`` behind ``t_s``.
+
+        A simulator on a machine slower than the robot's computer must not let the world run
+        ahead of the stack: the controllers would act on stale sensors (their watchdogs
+        hold), which no robot sees. The estimator's ``/odom`` stamp is the stack's progress
+        (it follows the 200 Hz IMU; every node shares the same cores). Off before the first
+        estimate, and whenever the stamp has not advanced for :data:`STACK_STALL_S` (a
+        stopped or stuck estimator must not stop the world).
+        """
+        max_lag_s = self.params['max_stack_lag_s']
+        if max_lag_s <= 0.0:
+            return
+        start = time.monotonic()
+        while not self._stop.is_set():
+            stamp_s = self._stack_stamp_s
+            if stamp_s is None or t_s - stamp_s <= max_lag_s or t_s < stamp_s \
+                    or time.monotonic() - self._stack_wall_s > STACK_STALL_S:
+                break
+            time.sleep(STACK_WAIT_POLL_S)
+        self.stack_wait_s += time.monotonic() - start
 
     def _apply(self, world, commands: dict) -> None:
         setters = {
@@ -396,6 +445,7 @@ class SimNode(Node):
             'real_time_factor': f"{status.get('rtf', 0.0):.2f}",
             'paused': str(status.get('paused', False)),
             'refused_commands': str(self.refused_commands),
+            'waited_for_stack_s': f'{self.stack_wait_s:.1f}',
             'rule_violations': str(self.judge.verdict.violations),
             'rule_violation_time_s': f'{self.judge.verdict.violation_time_s:.3f}',
             'active_faults': ', '.join(str(f) for f in status.get('faults', ())) or 'none',
