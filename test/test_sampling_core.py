@@ -24,8 +24,8 @@ import yaml
 from space_miner.core.robot import ConfigError, load_robot_config
 from space_miner.core.sample_log import atomic_write_bytes, SampleLog, SampleRecord
 from space_miner.core.sampling import (
-    AbortCause, AttemptOutcome, AttemptResult, ClawHold, DrillRates, GaitRequest, LidCommand,
-    load_drill_rates, load_sampling_params, parse_drill_rates, parse_sampling_params,
+    AbortCause, AttemptOutcome, AttemptResult, ClawHold, DrillRates, EventLevel, GaitRequest,
+    LidCommand, load_drill_rates, load_sampling_params, parse_drill_rates, parse_sampling_params,
     predict_collection_rate_g_s, predict_collection_time_s, sampling_params_to_dict,
     SamplingInputs, SamplingPhase, SamplingSequence, SiteVerdict, TERMINAL_PHASES)
 
@@ -293,6 +293,22 @@ def test_measured_reaction_above_half_the_holding_stops_the_feed():
     run.overrides = {}
     out = run.step()
     assert 0.0 < out.feed_force_n <= 300.0 + 1e-9     # ramps back from zero
+
+
+def test_the_feed_limit_toggling_is_told_once_then_debug_and_counted():
+    run = Run('rock')
+    run.until(lambda o: o.status.phase is SamplingPhase.DRILL and o.feed_force_n > 100.0)
+    before = len(run.outs)
+    for _ in range(3):   # the measured reaction crosses the budget again and again
+        run.overrides = {'feed_force_n': 320.0}
+        run.step()
+        run.overrides = {}
+        run.step()
+    stops = [e for o in run.outs[before:] for e in o.events if 'feed stopped' in e.text]
+    assert len(stops) == 3
+    assert stops[0].level is EventLevel.INFO
+    assert all(e.level is EventLevel.DEBUG for e in stops[1:])
+    assert run.outs[-1].status.feed_limit_changes >= 3
 
 
 def test_budget_below_the_minimum_stops_feed_and_drill_then_aborts():

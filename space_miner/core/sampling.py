@@ -398,6 +398,7 @@ class AttemptOutcome(str, enum.Enum):
 class EventLevel(str, enum.Enum):
     """Severity of a :class:`SamplingEvent`."""
 
+    DEBUG = 'debug'
     INFO = 'info'
     WARN = 'warn'
     ERROR = 'error'
@@ -505,6 +506,9 @@ class SamplingStatus:
     feed_force_n: float = 0.0
     holding_budget_n: float = 0.0
     input_faults: tuple = ()
+    #: Changes of the feed's force limit in this run (limited by the budget, stopped or
+    #: reduced on the measured force, budget too low): the force control at work.
+    feed_limit_changes: int = 0
 
 
 @dataclass(frozen=True)
@@ -600,7 +604,7 @@ class SamplingSequence:
             mass_g=self._mass_g, target_g=self._target_g, reason=self._reason,
             terrain_kind=self._kind, site_xy_m=self._site_xy_m,
             feed_force_n=self._feed_force_n, holding_budget_n=self._budget_n,
-            input_faults=self._input_faults)
+            input_faults=self._input_faults, feed_limit_changes=self._limit_changes)
 
     def start(self, t_s: float, site_xy_m: Sequence[float],
               target_g: float | None = None) -> tuple:
@@ -745,6 +749,8 @@ class SamplingSequence:
         self._best_mass_g = 0.0
         self._gain_t_s = 0.0
         self._limit_state = ''
+        self._limit_changes = 0
+        self._limits_told: set = set()
 
     def _event(self, t_s: float, level: EventLevel, text: str) -> None:
         self._events.append(SamplingEvent(t_s, level, text))
@@ -1122,8 +1128,15 @@ class SamplingSequence:
             key = f'limited {target:.1f}'
             text = f'feed force limited to {target:.1f} N by the holding budget'
         if key != self._limit_state:
+            # The force control at work: each kind of limit is told once a run (a feed budget
+            # too low to drill as a warning), its repeats at DEBUG and in the count.
             if text:
-                self._event(t_s, EventLevel.WARN, text)
+                kind = key.split(' ')[0]
+                level = EventLevel.DEBUG if kind in self._limits_told else (
+                    EventLevel.WARN if kind == 'budget_low' else EventLevel.INFO)
+                self._limits_told.add(kind)
+                self._limit_changes += 1
+                self._event(t_s, level, text)
             self._limit_state = key
         return max(0.0, force)
 

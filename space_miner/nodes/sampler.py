@@ -380,7 +380,9 @@ class SamplerNode(LifecycleNode):
                                    f'{record.mass_g:.1f} g ({record.reason})')
         for event in out.events:
             # rclpy wants one severity per call site: one call each.
-            if event.level.value == 'info':
+            if event.level.value == 'debug':
+                self.get_logger().debug(event.text)
+            elif event.level.value == 'info':
                 self.get_logger().info(event.text)
             elif event.level.value == 'warn':
                 self.get_logger().warning(event.text)
@@ -413,6 +415,7 @@ class SamplerNode(LifecycleNode):
                 'terrain_kind': status.terrain_kind, 'site_xy_m': site,
                 'feed_force_n': round(status.feed_force_n, 2),
                 'holding_budget_n': round(status.holding_budget_n, 2),
+                'feed_limit_changes': status.feed_limit_changes,
                 'input_faults': list(status.input_faults),
                 'active': status.phase not in TERMINAL_PHASES
                 and status.phase is not SamplingPhase.IDLE,
@@ -420,8 +423,8 @@ class SamplerNode(LifecycleNode):
 
     def _publish_status(self, status, force: bool = False) -> None:
         data = self.status_dict(status)
-        key = {k: v for k, v in data.items() if k not in ('mass_g', 'feed_force_n',
-                                                          'holding_budget_n')}
+        key = {k: v for k, v in data.items() if k not in (
+            'mass_g', 'feed_force_n', 'holding_budget_n', 'feed_limit_changes')}
         key['mass_g'] = round(status.mass_g, 1)
         if force or key != self._last_status:
             self._pubs['status'].publish(String(data=json.dumps(data, sort_keys=True)))
