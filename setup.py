@@ -45,6 +45,7 @@ setup(
             'gait_controller = space_miner.nodes.gait_controller:main',
             'sampler = space_miner.nodes.sampler:main',
             'mission = space_miner.nodes.mission:main',
+            'stack = space_miner.nodes.stack:main',
         ],
     },
 )

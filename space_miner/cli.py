@@ -249,7 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help='bag directory to record (default: runs/<scenario>-<time>/bag)')
     sim.add_argument('--no-bag', action='store_true', help='do not record')
     sim.add_argument('--processes', action='store_true',
-                     help='one process per node instead of one composed process')
+                     help='one process per node instead of the six stack nodes in one '
+                     'process')
     sim.add_argument('--rtf', type=float, default=1.0,
                      help='real-time factor of the simulator (0: as fast as possible)')
     sim.add_argument('--time-limit', type=_positive_float, default=None,

@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """``space-miner sim``: one scenario on the live ROS graph, recorded, summarised.
 
-The sim node and every stack node run on real rclpy and Fast DDS — composed in this
-process, or each in its own process with ``processes=True`` — spun by one single-threaded
-executor (rclpy's multi-threaded one polls its wait set while its workers run, which cost
-this process ~6 s of CPU per simulated second). The sim node keeps its world from running
+The sim node and every stack node run on real rclpy and Fast DDS: the sim node in this
+process, the six stack nodes composed in one process of their own with one executor
+(:mod:`space_miner.nodes.stack`, as on a robot's computer, the hardware apart), or each in
+its own process with ``processes=True``. Every process spins one single-threaded executor
+(rclpy's multi-threaded one polls its wait set while its workers run, which cost the sim's
+process ~6 s of CPU per simulated second). The sim node keeps its world from running
 ahead of the stack (``max_stack_lag_s`` in ``config/sim.yaml``): on a machine too slow for
 real time the run slows down instead of starving the stack.
 A monitor node follows ``/clock``, ``/ground_truth/odom``, ``/gait/mode``,
@@ -24,7 +26,6 @@ stays global) — with ``/tf`` and ``/tf_static`` remapped into it, as the launc
 """
 
 from dataclasses import dataclass
-import importlib
 import os
 from pathlib import Path
 import signal
@@ -124,21 +125,6 @@ def node_arguments(namespace: str) -> list:
     return args
 
 
-def _stack_nodes(context, scenario_path: str, overrides_of: Callable,
-                 namespace: str = '') -> list:
-    nodes = []
-    for module_name, class_name, lifecycle in STACK:
-        module = importlib.import_module(module_name)
-        node = getattr(module, class_name)(
-            context=context, parameter_overrides=overrides_of(module),
-            cli_args=['--ros-args', *node_arguments(namespace)])
-        if lifecycle:
-            node.trigger_configure()
-            node.trigger_activate()
-        nodes.append(node)
-    return nodes
-
-
 #: An empty string on a ``--ros-args -p`` command line.
 EMPTY = '""'
 
@@ -181,6 +167,14 @@ def _stack_processes(scenario, scenario_path: str, run_dir: Path, env: dict,
             args += ['-p', f'{key}:={text or EMPTY}']
         procs.append(subprocess.Popen(args, env=env))
     return procs
+
+
+def _composed_stack_process(scenario_path: str, run_dir: Path, env: dict,
+                            namespace: str = '') -> subprocess.Popen:
+    """Start the six stack nodes in one process with one executor (``nodes.stack``)."""
+    return subprocess.Popen(
+        [sys.executable, '-m', 'space_miner.nodes.stack', '--scenario', scenario_path,
+         '--run-dir', str(run_dir), '--ros-args', *node_arguments(namespace)], env=env)
 
 
 #: How long a lifecycle transition's answer is awaited before the node's state is asked [s].
@@ -250,18 +244,51 @@ def _activate_remote(node, names: list, timeout_s: float = 120.0,
             node.destroy_client(get)
 
 
+class _Spinner:
+    """Spin an executor in a thread of its own until :meth:`stop`.
+
+    ``Executor.spin`` in a thread, shut down from another, can be cut between taking a
+    message and running its callback (Python then warns, at exit, of a coroutine never
+    awaited); here the thread finishes the callback at hand before the executor is shut down.
+    """
+
+    #: Longest wait for work before the thread looks at its stop flag [s].
+    POLL_S = 0.1
+
+    def __init__(self, executor) -> None:
+        self.executor = executor
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        while not self._stop.is_set() and self.executor.context.ok():
+            self.executor.spin_once(timeout_sec=self.POLL_S)
+
+    def stop(self) -> None:
+        """Let the callback at hand finish, then shut the executor down."""
+        self._stop.set()
+        self._thread.join(timeout=5.0)
+        self.executor.shutdown(timeout_sec=5.0)
+
+
 class LiveGraph:
     """The sim node and the stack on live rclpy and Fast DDS: a context manager.
 
     Entering it creates its own rclpy context, the sim node (in this process), the stack
-    (composed in this process, or one process per node with ``options.processes``), a
-    monitor node, and a single-threaded executor spinning them in a background thread;
-    lifecycle nodes in other processes are configured and activated through their
-    ``change_state`` services, as launch does (``bringup_error`` says why that failed).
+    (its six nodes composed in one other process, or one process per node with
+    ``options.processes``), a monitor node, and a single-threaded executor spinning the
+    sim and the monitor in a background thread; the stack's lifecycle nodes are configured
+    and activated through their ``change_state`` services, as launch does
+    (``bringup_error`` says why that failed).
     Leaving it stops the executor, SIGINTs the stack's processes (killing any that do not
     end within 10 s), destroys the nodes and shuts the context down. ``space-miner sim``
     runs a scenario on it; tests add their own nodes with :meth:`add_node`.
     """
+
+    def stack_modules(self) -> list:
+        """Return the module each of the stack's processes runs (``python -m MODULE``)."""
+        return [str(proc.args[2]) for proc in self._procs]
 
     def __init__(self, options: LiveOptions, scenario, scenario_path: str,
                  run_dir: Path) -> None:
@@ -271,6 +298,7 @@ class LiveGraph:
         self.sim = None
         self.monitor = None
         self.executor = None
+        self._spinner = None
         self.bringup_error = ''
         self._nodes, self._procs = [], []
 
@@ -300,18 +328,14 @@ class LiveGraph:
                 self._procs = _stack_processes(self.scenario, self.scenario_path,
                                                self.run_dir, dict(os.environ), namespace)
             else:
-                def overrides(module):
-                    return [Parameter(k, value=v) for k, v in stack_overrides(
-                        module.__name__, self.scenario, self.scenario_path,
-                        self.run_dir).items()]
-                self._nodes += _stack_nodes(self.context, self.scenario_path, overrides,
-                                            namespace)
+                self._procs = [_composed_stack_process(self.scenario_path, self.run_dir,
+                                                       dict(os.environ), namespace)]
             self.monitor = _Monitor(self.context, namespace)
             self._nodes.append(self.monitor.node)
             self.executor = SingleThreadedExecutor(context=self.context)
             for node in self._nodes:
                 self.executor.add_node(node)
-            threading.Thread(target=self.executor.spin, daemon=True).start()
+            self._spinner = _Spinner(self.executor)
             if self._procs:
                 try:
                     _activate_remote(self.monitor.node,
@@ -332,9 +356,10 @@ class LiveGraph:
     def __exit__(self, *exc) -> None:
         import rclpy
 
-        if self.executor is not None:
-            self.executor.shutdown(timeout_sec=5.0)
-            self.executor = None
+        if self._spinner is not None:
+            self._spinner.stop()
+            self._spinner = None
+        self.executor = None
         for proc in self._procs:
             proc.send_signal(signal.SIGINT)
         for proc in self._procs:
@@ -371,7 +396,7 @@ def run_live(options: LiveOptions,
         stop.set()
 
     previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    recorder = record_executor = None
+    recorder = record_spinner = None
     wall0 = time.monotonic()
     try:
         with LiveGraph(options, scenario, scenario_path, run_dir) as graph:
@@ -388,7 +413,7 @@ def run_live(options: LiveOptions,
                                        namespace=options.namespace)
                 record_executor = SingleThreadedExecutor(context=graph.context)
                 record_executor.add_node(recorder)
-                threading.Thread(target=record_executor.spin, daemon=True).start()
+                record_spinner = _Spinner(record_executor)
             if graph.bringup_error:  # end cleanly: summary and bag still written
                 reason['text'] = f'bring-up failed: {graph.bringup_error}'
                 stop.set()
@@ -409,9 +434,11 @@ def run_live(options: LiveOptions,
                 scenario, sim.judge.verdict, reason['text'], detached,
                 time.monotonic() - wall0, extra={
                     'graph': 'processes' if options.processes else 'composed',
+                    'stack_processes': graph.stack_modules(),
                     'bag': str(options.bag) if options.bag is not None else None})
-            if record_executor is not None:
-                record_executor.shutdown(timeout_sec=5.0)
+            if record_spinner is not None:
+                record_spinner.stop()
+                record_spinner = None
             if recorder is not None:
                 recorder.destroy_node()  # closes the bag
                 recorder = None

@@ -8,6 +8,7 @@ two gait changes, one slip event, one sampling run. Claw c1 is commanded to 0 N:
 commanded release, which the report shows as a grip state change, not as a slip.
 """
 
+import dataclasses
 import json
 import math
 import os
@@ -238,9 +239,13 @@ def test_replay_delivers_in_order_with_the_recorded_spacing_and_clock(live_bag):
         lambda m: got.append((time.monotonic(),
                               m.header.stamp.sec + m.header.stamp.nanosec * 1e-9)),
         itf.STATE_QOS.to_rclpy())
+    # /clock's own profile keeps one message (a node wants the latest time only); to count
+    # what was replayed, this listener keeps a second of them (compatible: depth is not
+    # matched between writer and reader).
+    clock_qos = dataclasses.replace(itf.CLOCK.qos, depth=500).to_rclpy()
     node.create_subscription(Clock, itf.CLOCK.name,
                              lambda m: clocks.append(m.clock.sec + m.clock.nanosec * 1e-9),
-                             itf.CLOCK.qos.to_rclpy())
+                             clock_qos)
     env = dict(os.environ)
     player = subprocess.Popen(
         [sys.executable, '-m', 'space_miner.bag.replay', str(out), '--rate', str(rate),

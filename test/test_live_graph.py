@@ -9,8 +9,11 @@ section 7's, the sample log kept the attempt, the bag opens with rosbags and car
 every contract topic, and ``space-miner analyze`` turns it into a report whose counts
 match the bag's own messages.
 
-Seven Python processes share two cores, so the simulator runs at about 0.1x real time
-here: this test takes several minutes.
+Then the same mission composed (the six stack nodes in one process with one executor, the
+simulator in its own), unrecorded: it succeeds too.
+
+Seven Python processes share two cores and the simulator waits for the stack, so the
+graph runs at about 0.5-0.8x real time here: each run takes about two minutes.
 """
 
 import json
@@ -35,27 +38,45 @@ CONTRACT = (itf.JOINT_STATES.name, itf.LEG_COMMANDS.name, itf.CLAW_COMMANDS.name
 @pytest.fixture(scope='module')
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp('live')
-    summary_path, bag = out / 'summary.json', out / 'bag'
+    bag = out / 'bag'
+    summary, result = _sim(out, '--bag', str(bag), '--processes')
+    return summary, bag, out, result
+
+
+def _sim(out: Path, *extra: str) -> tuple:
+    summary_path = out / 'summary.json'
     result = subprocess.run(
         [sys.executable, '-m', 'space_miner.cli', 'sim', '--scenario',
          str(ROOT / 'config' / 'scenarios' / 'short_live.yaml'), '--summary',
-         str(summary_path), '--bag', str(bag), '--processes', '--rtf', '1.0'],
+         str(summary_path), '--rtf', '1.0', *extra],
         capture_output=True, text=True, timeout=2400)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return json.loads(summary_path.read_text()), bag, out, result
+    return json.loads(summary_path.read_text()), result
 
 
-def test_the_mission_succeeds_on_the_live_graph_and_the_rule_held(run):
-    summary, _, out, _ = run
+def _mission_succeeded(summary: dict, out: Path) -> None:
     assert summary['success'] is True, summary['reason']
     assert summary['expected_outcome_met'] is True
     assert summary['rule_violations'] == 0 and summary['detached'] is False
     assert summary['total_sample_g'] >= 2.0  # short_live's target
-    assert summary['graph'] == 'processes'
     assert summary['distance_m'] > 0.5  # it travelled to the site
     from space_miner.core.sample_log import SampleLog
     log = SampleLog(out / 'samples.jsonl')  # the sampler's crash-safe log, in the run dir
     assert log.records and log.records[-1].outcome == 'success'
+
+
+def test_the_mission_succeeds_on_the_live_graph_and_the_rule_held(run):
+    summary, _, out, _ = run
+    _mission_succeeded(summary, out)
+    assert summary['graph'] == 'processes'
+    assert len(summary['stack_processes']) == 6, summary['stack_processes']
+
+
+def test_the_mission_succeeds_with_the_stack_composed_in_one_process(tmp_path):
+    summary, result = _sim(tmp_path, '--no-bag')
+    _mission_succeeded(summary, tmp_path)
+    assert summary['graph'] == 'composed'
+    assert summary['stack_processes'] == ['space_miner.nodes.stack'], summary
 
 
 def test_the_summary_is_design_sections_7(run):

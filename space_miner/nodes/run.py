@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The one ``main()`` body every node shares: init, spin, clean shutdown.
+"""The one ``main()`` body every node process shares: init, spin, clean shutdown.
 
 Written for Jazzy's rclpy, where ``rclpy.init()`` is not yet a context manager.
 
@@ -14,10 +14,10 @@ fault. The handler installed here therefore records the signal before raising, a
 """
 
 import signal
-from typing import Callable
+from typing import Callable, Sequence
 
 import rclpy
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
 
@@ -34,13 +34,26 @@ class _Interrupt:
 
 def run_node(factory: Callable[[], Node], args: list | None = None) -> None:
     """Create the node with ``factory`` and spin it until Ctrl-C or shutdown."""
+    run_nodes([factory], args)
+
+
+def run_nodes(factories: Sequence[Callable[[], Node]], args: list | None = None) -> None:
+    """Create a node with each factory, in order, and spin them all with one executor.
+
+    One process, one single-threaded executor: the nodes' callbacks never run at the same
+    time, as for a node of its own. Until Ctrl-C or shutdown; every node created is
+    destroyed, the last first.
+    """
     interrupt = _Interrupt()
     signal.signal(signal.SIGINT, interrupt)  # before rclpy.init(), which chains to it
     rclpy.init(args=args)
-    node = None
+    nodes = []
     try:
-        node = factory()
-        rclpy.spin(node)
+        executor = SingleThreadedExecutor()
+        for factory in factories:
+            nodes.append(factory())
+            executor.add_node(nodes[-1])
+        executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except RuntimeError:
@@ -49,6 +62,6 @@ def run_node(factory: Callable[[], Node], args: list | None = None) -> None:
         if rclpy.ok() and not interrupt.received:
             raise
     finally:
-        if node is not None:
+        for node in reversed(nodes):
             node.destroy_node()
         rclpy.try_shutdown()
