@@ -51,9 +51,16 @@ def claw_frame_wrench(force_ft_n: Sequence[float], torque_ft_nm: Sequence[float]
     Returns ``(force [N], torque [N m])`` as 3-tuples with z along the tibia (+ when the leg
     presses the claw on the ground): ``(x, y, z)_claw = (-z, y, x)_ft``, a proper rotation.
     """
-    fx, fy, fz = (float(v) for v in force_ft_n)
-    tx, ty, tz = (float(v) for v in torque_ft_nm)
+    fx, fy, fz = _floats(force_ft_n)
+    tx, ty, tz = _floats(torque_ft_nm)
     return (-fz, fy, fx), (-tz, ty, tx)
+
+
+def _floats(values: Sequence[float]) -> list:
+    """Return ``values`` as a list of Python floats (a float64 array's own ``tolist``)."""
+    if type(values) is np.ndarray and values.dtype == np.float64:
+        return values.tolist()
+    return [float(v) for v in values]
 
 
 def claw_sensor_sample(claw: str, joint_stamp_s: float, position: Sequence[float],

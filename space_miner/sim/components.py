@@ -58,12 +58,14 @@ class _WrenchTracker:
         self.stamp = {c: -math.inf for c in CLAW_LEGS}
 
     def update(self, sensors: object) -> None:
+        stamp_s = float(sensors.time_s)
+        wrenches = sensors.wrenches
         for claw in CLAW_LEGS:
-            wrench = sensors.wrenches.get(claw)
+            wrench = wrenches.get(claw)
             if wrench is not None:
                 self.force[claw] = wrench.force_n
                 self.torque[claw] = wrench.torque_nm
-                self.stamp[claw] = float(sensors.time_s)
+                self.stamp[claw] = stamp_s
 
 
 class ClawComponent:
