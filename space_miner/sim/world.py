@@ -839,15 +839,20 @@ class World:
             return [None] * n_claws
         pad_slot = self._pad_slot
         rows: list = [None] * n_claws
+        get = pad_slot.get
         for j, (g1, g2) in enumerate(d.contact.geom[:ncon].tolist()):
-            for geom, sign in ((g1, 1.0), (g2, -1.0)):
-                slot = pad_slot.get(geom)
-                if slot is None or (sign < 0.0 and g2 == g1):
-                    continue
+            slot = get(g1)
+            if slot is not None:
                 if rows[slot] is None:
-                    rows[slot] = [(j, sign)]
+                    rows[slot] = [(j, 1.0)]
                 else:
-                    rows[slot].append((j, sign))
+                    rows[slot].append((j, 1.0))
+            slot = get(g2)
+            if slot is not None and g2 != g1:
+                if rows[slot] is None:
+                    rows[slot] = [(j, -1.0)]
+                else:
+                    rows[slot].append((j, -1.0))
         if rows == [None] * n_claws:
             return rows
         frames = d.contact.frame[:ncon, :3].tolist()
