@@ -40,6 +40,7 @@ from space_miner.core.gait_types import (BodyInfo, GaitInputs, OperatorInput, Po
 from space_miner.core.robot import load_robot_config, RobotConfig
 from space_miner.core.scenario import Scenario
 from space_miner.interfaces import CLAW_LEGS, LEG_JOINTS, WHEEL_LEGS
+from space_miner.sim.harness import Lazy
 
 #: Harness rates [Hz] (issue 5: the claw controller runs at 500 Hz in the harness).
 CLAW_RATE_HZ = 500.0
@@ -157,9 +158,10 @@ class EstimatorComponent:
         fuse_legs_and_wheels(est, s.time_s, q_legs, s.velocity[:len(LEG_JOINTS)],
                              s.velocity[_WHEEL_INDEX], anchored, bus.mode,
                              bus.values.get('walking_stance', ()))
-        estimate = est.estimate()
-        bus.values['estimate'] = estimate
-        bus.values['estimate_position_m'] = estimate.position_m.copy()
+        # Made when first read (the gait reads it at 50 Hz, the estimator steps at 200 Hz);
+        # nothing changes the estimator until its next step replaces these.
+        bus.values['estimate'] = Lazy(est.estimate)
+        bus.values['estimate_position_m'] = Lazy(lambda: est.p.copy())
 
 
 class StaticTerrainComponent:

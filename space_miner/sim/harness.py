@@ -39,6 +39,43 @@ class MissionState:
     samples: list = field(default_factory=list)
 
 
+class Lazy:
+    """A bus value worked out when it is first read (an output that may go unread)."""
+
+    __slots__ = ('make',)
+
+    def __init__(self, make: Callable[[], object]) -> None:
+        self.make = make
+
+
+class Values(dict):
+    """``Bus.values``: component outputs by name; a :class:`Lazy` entry is made on first read.
+
+    A component that writes a :class:`Lazy` must not change what it reads until it writes
+    the next value (so the value made late is the one it would have made at once).
+    """
+
+    def __getitem__(self, key: str) -> object:
+        value = dict.__getitem__(self, key)
+        if type(value) is Lazy:
+            value = value.make()
+            dict.__setitem__(self, key, value)
+        return value
+
+    def get(self, key: str, default: object = None) -> object:
+        """Return the value of ``key`` (made now if lazy), or ``default``."""
+        value = dict.get(self, key, default)
+        if type(value) is Lazy:
+            value = value.make()
+            dict.__setitem__(self, key, value)
+        return value
+
+    def pop(self, key: str, *default: object) -> object:
+        """Remove ``key`` and return its value (made now if lazy), or ``default``."""
+        value = dict.pop(self, key, *default)
+        return value.make() if type(value) is Lazy else value
+
+
 @dataclass
 class Bus:
     """The latest value of everything the components exchange, at ``t_s`` [s].
@@ -51,7 +88,7 @@ class Bus:
     last saw them (the summary's holding margin; the rule itself is judged against the
     world's true load); ``claw_verified_n`` the claw controller's verified holding per claw
     as of its latest step (what the stack believes; the judge holds it against the truth
-    every physics step); ``values`` holds component outputs by name.
+    every physics step); ``values`` holds component outputs by name (:class:`Values`).
     """
 
     t_s: float = 0.0
@@ -63,7 +100,7 @@ class Bus:
     verified_holding_n: dict | None = None
     claw_verified_n: dict | None = None
     mission: MissionState = field(default_factory=MissionState)
-    values: dict = field(default_factory=dict)
+    values: Values = field(default_factory=Values)
 
 
 class Component(Protocol):
