@@ -1051,6 +1051,19 @@ def test_a_stale_critical_input_holds(stale):
     assert out.mode is Mode.HOLD
     assert any('stale' in r.reason for r in out.refusals)
     assert out.leg_positions_rad == tuple(q)
+    # It flowed before: someone should look (a warning, not an expected event).
+    assert not any(r.expected for r in out.refusals if 'stale' in r.reason)
+
+
+def test_holding_until_the_odometry_first_arrives_is_expected():
+    ctrl = GaitController(PARAMS, ROBOT, BENNU)
+    claws = ScriptedClaws()
+    q = KIN.stance_q()
+    inputs = make_inputs(0.0, q, claws.status())
+    out = ctrl.step(0.0, GaitInputs(**{**inputs.__dict__, 'odom': None}))
+    assert out.mode is Mode.HOLD
+    (hold,) = [r for r in out.refusals if 'stale' in r.reason]
+    assert 'odometry' in hold.reason and hold.expected
 
 
 def test_an_external_load_above_half_the_verified_holding_is_scaled():
@@ -1059,7 +1072,8 @@ def test_an_external_load_above_half_the_verified_holding_is_scaled():
     q = KIN.stance_q()
     out = ctrl.step(0.0, make_inputs(0.0, q, claws.status(), external_load_n=200.0))
     assert out.external_load_limit_n == pytest.approx(90.0)
-    assert any('scaled to 90.0 N' in r.reason for r in out.refusals)
+    (scaled,) = [r for r in out.refusals if 'scaled to 90.0 N' in r.reason]
+    assert scaled.expected   # the guard at work: counted, not a warning
 
 
 def test_goal_pose_drives_towards_the_goal_and_stops_there():

@@ -586,6 +586,18 @@ def test_nan_mass_is_refused_reported_and_not_used():
     events = run.events()
     assert any('refused non-finite or invalid input: mass_kg=nan' in e for e in events)
     assert any('inputs valid again' in e for e in events)
+    # It had been valid: a warning.
+    (refused,) = [e for o in run.outs for e in o.events if 'mass_kg=nan' in e.text]
+    assert refused.level is EventLevel.WARN
+
+
+def test_an_input_not_yet_received_at_the_start_is_told_not_warned():
+    run = Run('rock')
+    run.overrides = {'mass_kg': math.nan}   # the load cell's first reading still to come
+    out = run.step()
+    assert any(f.startswith('mass_kg=') for f in out.status.input_faults)
+    (waiting,) = [e for e in out.events if 'mass_kg=nan' in e.text]
+    assert waiting.level is EventLevel.INFO
 
 
 def test_nan_mass_during_verify_never_counts_as_the_target():

@@ -129,6 +129,8 @@ class GaitController:
         self._stage_since_s = 0.0
         self._posture_start: dict | None = None
         self._verify_skipped: set = set()
+        #: Critical inputs that have been fresh at least once (see stale_inputs).
+        self._inputs_seen: set = set()
         self._twist = ZERO
         self._pull_n = {c: 0.0 for c in CLAW_LEGS}
         self._pull_trim_n = {c: 0.0 for c in CLAW_LEGS}
@@ -180,6 +182,16 @@ class GaitController:
                 or not t_s - odom.stamp_s <= p.odom_timeout_s:
             stale.append('odometry')
         return stale
+
+    def _fresh_inputs(self, t_s: float, inputs: GaitInputs, stale: list) -> list:
+        """Names (as :meth:`stale_inputs` gives them) of the critical inputs fresh now."""
+        fresh = [n for n in ('joint_states', 'odometry') if n not in stale]
+        for claw in CLAW_LEGS:
+            force = inputs.wrist_forces_n.get(claw)
+            if force is not None and _finite(force) and t_s - inputs.wrench_stamps_s.get(
+                    claw, -math.inf) <= self.params.wrench_timeout_s:
+                fresh.append(f'{claw} wrench')
+        return fresh
 
     def _initialise(self, inputs: GaitInputs, claws: Mapping[str, ClawStatus]) -> None:
         q = inputs.joint_positions_rad
@@ -283,6 +295,7 @@ class GaitController:
         if first:
             self._initialise(inputs, claws)
         stale = self.stale_inputs(t_s, inputs)
+        self._inputs_seen.update(self._fresh_inputs(t_s, inputs, stale))
         self._contact = self._claw_contact(inputs, claws)
         self._loads_n = {c: float(np.linalg.norm(f)) for c, f in inputs.wrist_forces_n.items()
                          if f is not None and _finite(f)}
@@ -311,7 +324,9 @@ class GaitController:
             self.selector.mode = Mode.HOLD
             selection = Selection(Mode.HOLD, (), cannot_crawl, self._mode is not Mode.HOLD, why)
             if stale:
-                refusals.append(Refusal('motion', f'hold: {why}'))
+                # Before an input has ever flowed (the stack starting) the hold is expected.
+                first = not any(name in self._inputs_seen for name in stale)
+                refusals.append(Refusal('motion', f'hold: {why}', expected=first))
         else:
             selection = self.selector.select(t_s, request, terrain, claws, moving)
         refusals.extend(selection.refusals)
@@ -346,7 +361,7 @@ class GaitController:
                                   {r.claw: r for r in filtered}, relieve)
         load = self.guard.check_load(claws, float(inputs.external_load_n))
         if load.verdict is not Verdict.ALLOW:
-            refusals.append(Refusal('external load', load.reason))
+            refusals.append(Refusal('external load', load.reason, expected=True))
         self._q = q_cmd
         diagnostics = {
             'mode': mode.value,

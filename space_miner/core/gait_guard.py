@@ -333,7 +333,8 @@ class DetachGuard:
             if req.action in RELEASING_ACTIONS:
                 decision = self.check_release(claws, granted + [claw], loads_n, under_way)
                 if not decision.allowed:
-                    refusals.append(Refusal(f'{claw} {req.action.value}', decision.reason))
+                    refusals.append(Refusal(f'{claw} {req.action.value}', decision.reason,
+                                            expected=True))
                     req = ClawRequest(claw, ClawAction.HOLD, req.grip_force_n)
                 else:
                     granted.append(claw)
@@ -345,10 +346,10 @@ class DetachGuard:
             decision = self.check_pull_test(claws, claw, req.pull_load_n, pull_bound_n,
                                             granted, uncredited)
             if not decision.allowed:
-                refusals.append(Refusal(f'{claw} verify', decision.reason))
+                refusals.append(Refusal(f'{claw} verify', decision.reason, expected=True))
                 out[claw] = ClawRequest(claw, ClawAction.HOLD, req.grip_force_n)
             elif decision.verdict is Verdict.SCALE:
-                refusals.append(Refusal(f'{claw} verify', decision.reason))
+                refusals.append(Refusal(f'{claw} verify', decision.reason, expected=True))
                 out[claw] = ClawRequest(claw, ClawAction.VERIFY, req.grip_force_n,
                                         decision.allowed_value)
         return tuple(out[c] for c in CLAW_LEGS), tuple(refusals)

@@ -149,7 +149,7 @@ class GaitSelector:
         if wanted is not None:
             why = self.mode_refusal(wanted, terrain, claws)
             if why:
-                refusals.append(Refusal(f'request {wanted.value}', why))
+                refusals.append(Refusal(f'request {wanted.value}', why, expected=True))
                 wanted = None
             else:
                 forced = forced or new_request or current is not wanted

@@ -324,10 +324,18 @@ def decode_claw_requests(text: str) -> tuple:
 
 @dataclass(frozen=True)
 class Refusal:
-    """A request or command that was refused or scaled down, and why."""
+    """A request or command that was refused or scaled down, and why.
+
+    ``expected``: the control at work rather than something for a person to look at — the
+    guard bounding a claw action or the external load, the selector declining a mode the
+    ground or the claws do not allow, motion held until a critical input first arrives.
+    Nodes count those and log them at DEBUG; the others (malformed input, an input gone
+    stale after it flowed) are warnings.
+    """
 
     subject: str
     reason: str
+    expected: bool = False
 
 
 @dataclass(frozen=True)

@@ -575,6 +575,8 @@ class SamplingSequence:
         self._events: list = []
         self._results: list = []
         self._input_faults: tuple = ()
+        #: Inputs (field names) that have been valid at least once.
+        self._inputs_valid_once: set = set()
         self._mass_g = 0.0
         self._last_t_s: float | None = None
         self._hold_latched = False
@@ -858,14 +860,23 @@ class SamplingSequence:
                 holding += float(claw.holding_force_n)
                 count += 1
         faults_t = tuple(faults)
+        faulty = {f.split('=', 1)[0] for f in faults_t}
         if faults_t != self._input_faults:
             new = [f for f in faults_t if f not in self._input_faults]
             if new:
-                self._event(t_s, EventLevel.WARN, 'refused non-finite or invalid input: '
+                # An input that has never been valid is one still to come (the node just
+                # started): expected, told at INFO; one that was valid is a fault.
+                level = EventLevel.WARN if any(
+                    f.split('=', 1)[0] in self._inputs_valid_once for f in new) \
+                    else EventLevel.INFO
+                self._event(t_s, level, 'refused non-finite or invalid input: '
                             + ', '.join(new))
             elif not faults_t:
                 self._event(t_s, EventLevel.INFO, 'inputs valid again')
             self._input_faults = faults_t
+        self._inputs_valid_once.update(
+            name for name in ('feed_position_m', 'mass_kg', 'feed_force_n', 'body_xy_m',
+                              'body_yaw_rad') if name not in faulty)
         return _Clean(feed_position_m=pos, mass_g=mass_g, feed_force_n=force, body_xy_m=xy,
                       body_yaw_rad=yaw, holding_sum_n=holding, holding_claws=count,
                       slipping=tuple(slipping), gait_mode=inp.gait_mode, site=inp.site,

@@ -167,6 +167,8 @@ class GaitControllerNode(Node):
         self.last_output: GaitOutput | None = None
         self.bad_messages = 0
         self.steps = 0
+        #: Control steps with a refusal: expected ones (the control at work), and others.
+        self.refusal_steps = {'expected': 0, 'unexpected': 0}
         self._last_step_s = -math.inf
         self._wrench_force = {c: None for c in itf.CLAW_LEGS}
         self._wrench_stamp = {c: -math.inf for c in itf.CLAW_LEGS}
@@ -305,6 +307,9 @@ class GaitControllerNode(Node):
         out = self.controller.step(t_s, inputs)
         self.last_output = out
         self.steps += 1
+        for kind, found in (('expected', any(r.expected for r in out.refusals)),
+                            ('unexpected', any(not r.expected for r in out.refusals))):
+            self.refusal_steps[kind] += found
         self._pub_legs.publish(cv.float_array_msg(self._clamp_legs(out.leg_positions_rad)))
         limit = self.robot.wheel.velocity_max_rad_s
         self._pub_wheels.publish(cv.float_array_msg(
@@ -357,8 +362,11 @@ class GaitControllerNode(Node):
             self._last_status = key
             self._last_status_s = t_s
             for refusal in out.refusals:
-                self.get_logger().warning(f'refused {refusal.subject}: {refusal.reason}',
-                                          throttle_duration_sec=2.0)
+                text = f'refused {refusal.subject}: {refusal.reason}'
+                if refusal.expected:   # the control at work: counted, not a warning
+                    self.get_logger().debug(text)
+                else:
+                    self.get_logger().warning(text, throttle_duration_sec=2.0)
         self._last_mode = out.mode
 
     # --- markers and diagnostics ---------------------------------------------------------
@@ -423,6 +431,8 @@ class GaitControllerNode(Node):
                                            for r in out.refusals) or '-'
         values.update({'body': self.body.name, 'estop': str(self._operator.estop),
                        'steps': str(self.steps), 'bad_messages': str(self.bad_messages),
+                       'steps_with_expected_refusals': str(self.refusal_steps['expected']),
+                       'steps_with_other_refusals': str(self.refusal_steps['unexpected']),
                        'sampling_load_n': f'{self._load_n:.1f}'})
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         msg = DiagnosticArray(status=[status])
