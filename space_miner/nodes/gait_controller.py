@@ -12,9 +12,9 @@ effect at the next start.
 
 The control loop runs on the arrival of the joint states at the control rate
 (``/joint_state_broadcaster_low_rate/joint_states``, 50 Hz): one step per arrival, at least
-:data:`MIN_STEP_GAP_S` apart (the control period :data:`CONTROL_PERIOD_S` is the declared
-rate of ``/leg_position_controller/commands``; the gait parameters carry no period of their
-own). Inputs: ``/odom``,
+half a period apart (:class:`~space_miner.nodes.step_gate.StepGate`; the control period
+:data:`CONTROL_PERIOD_S` is the declared rate of ``/leg_position_controller/commands``; the
+gait parameters carry no period of their own). Inputs: ``/odom``,
 ``/claw_controller/state`` (JSON of core/claw_codec.py, adapted by
 :func:`~space_miner.core.claw_codec.claw_statuses`), the wrist wrenches at the control rate
 ``/<c>_ft_broadcaster_low_rate/wrench`` (turned from ``<c>_ft_link`` into base_link by
@@ -72,6 +72,7 @@ from space_miner.nodes import conversions as cv
 from space_miner.nodes.endpoints import make_publisher
 from space_miner.nodes.params import declare_parameters, load_defaults, ParamSpec
 from space_miner.nodes.run import run_node
+from space_miner.nodes.step_gate import StepGate
 from space_miner.paths import config_path
 
 NODE_NAME = 'gait_controller'
@@ -79,10 +80,6 @@ CONFIG_FILE = 'gait_controller.yaml'
 #: The control period [s]: the declared rate of the leg commands (and of the low-rate joint
 #: states the step runs on).
 CONTROL_PERIOD_S = 1.0 / itf.LEG_COMMANDS.rate_hz
-#: Two control steps are at least this far apart [s]: half a period, not a whole one, because
-#: the node's clock (from ``/clock``, 100 Hz) reads an arrival up to a tick early or late, and
-#: a step skipped for reading 10 ms after the last one would wait a whole period more.
-MIN_STEP_GAP_S = 0.5 * CONTROL_PERIOD_S
 #: Frames a goal may be given in (map -> odom is the identity: no global localisation here).
 GOAL_FRAMES = (itf.ODOM_FRAME, itf.MAP_FRAME)
 #: /gait/status changes other than of the mode are published at most this often [s].
@@ -169,7 +166,7 @@ class GaitControllerNode(Node):
         self.steps = 0
         #: Control steps with a refusal: expected ones (the control at work), and others.
         self.refusal_steps = {'expected': 0, 'unexpected': 0}
-        self._last_step_s = -math.inf
+        self._step_gate = StepGate(CONTROL_PERIOD_S)
         self._wrench_force = {c: None for c in itf.CLAW_LEGS}
         self._wrench_stamp = {c: -math.inf for c in itf.CLAW_LEGS}
         self._claws: dict = {}
@@ -289,9 +286,8 @@ class GaitControllerNode(Node):
     # --- the control step ----------------------------------------------------------------
     def _on_joint_states(self, msg: JointState) -> None:
         t_s = self.now_s()
-        if t_s - self._last_step_s < MIN_STEP_GAP_S and t_s >= self._last_step_s:
+        if not self._step_gate.due(t_s):
             return
-        self._last_step_s = t_s
         _, position, _, _ = cv.joint_state_arrays(msg, itf.LEG_JOINTS)
         q18 = adapters.leg_positions(position)
         forces = {}
@@ -449,6 +445,6 @@ if __name__ == '__main__':
     main()
 
 
-__all__ = ['CONTROL_PERIOD_S', 'MIN_STEP_GAP_S', 'GaitControllerNode', 'NODE_NAME', 'PARAMS',
+__all__ = ['CONTROL_PERIOD_S', 'GaitControllerNode', 'NODE_NAME', 'PARAMS',
            'defaults_with_extras', 'main', 'pose2d_from_msg', 'specs_from_ranges',
            'unit_of']

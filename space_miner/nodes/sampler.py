@@ -12,8 +12,9 @@ Lifecycle:
   subscriptions, the ``/sampling/start`` and ``/sampling/abort`` services and the timers;
   a parameter changed later (checked against its range) takes effect at the next configure;
 * ``activate`` starts stepping the sequence on each arrival of the joint states at the
-  control rate (``/joint_state_broadcaster_low_rate/joint_states``; steps at least
-  :data:`MIN_STEP_GAP_S` apart) and accepts starts;
+  control rate (``/joint_state_broadcaster_low_rate/joint_states``; steps at least half
+  :data:`STEP_PERIOD_S` apart, :class:`~space_miner.nodes.step_gate.StepGate`) and accepts
+  starts;
 * ``deactivate`` aborts a running sequence and **retracts first**: the node keeps
   commanding until the feed is stowed (drill stopped, lid closed), then stops commanding;
   it never asks for a claw release (the only gait requests it can make are ``anchor`` and
@@ -79,6 +80,7 @@ from space_miner.nodes.endpoints import make_publisher
 from space_miner.nodes.gait_controller import defaults_with_extras, specs_from_ranges
 from space_miner.nodes.params import declare_parameters, ParamSpec
 from space_miner.nodes.run import run_node
+from space_miner.nodes.step_gate import StepGate
 
 NODE_NAME = 'sampler'
 CONFIG_FILE = 'sampler.yaml'
@@ -86,9 +88,6 @@ DEFAULT_LOG_PATH = 'space_miner_samples.jsonl'
 #: The step period [s]: the declared rate of the feed commands (and of the low-rate joint
 #: states the sequence steps on).
 STEP_PERIOD_S = 1.0 / itf.SAMPLER_FEED_COMMANDS.rate_hz
-#: Two steps are at least this far apart [s]: half a period, as the node's clock (from
-#: ``/clock``, 100 Hz) reads an arrival up to a tick early or late (see the gait controller).
-MIN_STEP_GAP_S = 0.5 * STEP_PERIOD_S
 #: A claw state report older than this counts as no claw holding [s].
 CLAW_STATE_MAX_AGE_S = 0.5
 #: Frames a clicked site may be given in (map -> odom is the identity here).
@@ -138,7 +137,7 @@ class SamplerNode(LifecycleNode):
         self._estop = False
         self._clicked = None            # ((x, y), refusal text)
         self._mission_site = None       # ((x, y), target_g or None)
-        self._last_step_s = -math.inf
+        self._step_gate = StepGate(STEP_PERIOD_S)
         self._last_status = None
         self._gait_requests = adapters.GaitRequestRepeater(idle='auto')
         self._last_load_s = -math.inf
@@ -359,9 +358,8 @@ class SamplerNode(LifecycleNode):
         self._feed_force_n = force if math.isfinite(force) else None
         if self.sequence is None or not self.commanding:
             return
-        if t_s - self._last_step_s < MIN_STEP_GAP_S and t_s >= self._last_step_s:
+        if not self._step_gate.due(t_s):
             return
-        self._last_step_s = t_s
         seq = self.sequence
         site_xy = seq.status().site_xy_m
         xy, yaw = self._pose if self._pose is not None else ((math.nan, math.nan), math.nan)
