@@ -174,6 +174,26 @@ def test_the_world_waits_for_a_lagging_estimate_and_not_for_a_stopped_one(
     assert time.monotonic() - advanced >= sim_node.STACK_STALL_S
 
 
+def test_the_status_says_when_the_world_cannot_keep_the_real_time_factor_asked(graph):
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+
+    context, executor, add = graph
+    add(SimNode(context=context, parameter_overrides=[
+        Parameter('real_time_factor', value=1000.0), Parameter('camera_rate_hz', value=0.0),
+        Parameter('diagnostics_rate_hz', value=10.0)]))
+    client = add(rclpy.create_node('fake_monitor', context=context))
+    seen = []
+    client.create_subscription(
+        DiagnosticArray, itf.DIAGNOSTICS.name,
+        lambda m: seen.extend(s for s in m.status if s.name.startswith('mujoco_sim')),
+        itf.DIAGNOSTICS.qos.to_rclpy())
+    assert _spin_until(executor, lambda: any('not the 1000x asked' in s.message
+                                             for s in seen), 15.0), [s.message for s in seen]
+    status = next(s for s in seen if 'not the 1000x asked' in s.message)
+    assert status.level == DiagnosticStatus.WARN
+    assert 'waiting for the stack 0%' in status.message   # no estimator here: never waits
+
+
 @pytest.mark.parametrize('name, value', [('physics_step_s', 0.5), ('imu_rate_hz', -1.0),
                                          ('camera_width_px', 5), ('low_rate_hz', 0.0),
                                          ('max_stack_lag_s', -0.1)])

@@ -88,6 +88,8 @@ END_CHECK_PERIOD_S = 0.2
 STACK_STALL_S = 1.0
 #: Sleep between two looks at the estimate's stamp while the world waits [s, wall time].
 STACK_WAIT_POLL_S = 0.0005
+#: Below this share of the real-time factor asked, the diagnostics say the world is behind.
+REAL_TIME_SHORTFALL = 0.9
 
 
 def publish_rate(params) -> float:
@@ -438,6 +440,12 @@ class SimNode(Node):
         elif self.judge.verdict.in_violation:
             diag.level = DiagnosticStatus.WARN
             diag.message = f'never-detach rule broken: {self.judge.verdict.last_reason}'
+        elif self._behind_real_time(status):
+            asked, rtf = self.params['real_time_factor'], status.get('rtf', 0.0)
+            waited = self.stack_wait_s / max(1e-9, time.monotonic() - self._wall0)
+            diag.level = DiagnosticStatus.WARN
+            diag.message = (f'running at {rtf:.2f}x, not the {asked:g}x asked '
+                            f'(waiting for the stack {waited:.0%} of the time)')
         else:
             diag.level, diag.message = DiagnosticStatus.OK, 'running'
         values = {
@@ -454,6 +462,12 @@ class SimNode(Node):
         msg = DiagnosticArray(status=[diag])
         msg.header.stamp = cv.to_stamp(status.get('sim_time_s', 0.0))
         self._pub_diag.publish(msg)
+
+    def _behind_real_time(self, status: dict) -> bool:
+        """Whether the world runs below :data:`REAL_TIME_SHORTFALL` of the factor asked."""
+        asked = self.params['real_time_factor']
+        return (asked > 0.0 and not status.get('paused', False) and 'rtf' in status
+                and status['rtf'] < REAL_TIME_SHORTFALL * asked)
 
     def _stop_stepping(self) -> None:
         self._stop.set()
