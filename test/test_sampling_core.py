@@ -618,6 +618,9 @@ def test_non_finite_holding_is_refused_and_counts_as_no_grip():
     assert out.feed_force_n <= 100.0 + 1e-9      # (100 + 100) / 2, never NaN
     assert 'c1.holding_force_n=nan' in out.status.input_faults
     assert out.status.phase is SamplingPhase.DRILL
+    # c1's holding was valid before: someone should look.
+    (refused,) = [e for e in out.events if 'c1.holding_force_n=nan' in e.text]
+    assert refused.level is EventLevel.WARN
     run.claws = claws({'c1': math.inf, 'c2': math.nan, 'c3': 100.0})
     out = run.step()
     assert out.status.phase is SamplingPhase.ABORTING

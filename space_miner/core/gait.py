@@ -173,9 +173,7 @@ class GaitController:
             status = inputs.claws.get(claw)
             if not self.body.requires_grip and not (status is not None and status.gripping):
                 continue
-            stamp = inputs.wrench_stamps_s.get(claw, -math.inf)
-            force = inputs.wrist_forces_n.get(claw)
-            if force is None or not _finite(force) or not t_s - stamp <= p.wrench_timeout_s:
+            if not self._wrench_fresh(t_s, inputs, claw):
                 stale.append(f'{claw} wrench')
         odom = inputs.odom
         if odom is None or not _finite(odom.position_m) or not _finite(odom.orientation_wxyz) \
@@ -183,14 +181,16 @@ class GaitController:
             stale.append('odometry')
         return stale
 
+    def _wrench_fresh(self, t_s: float, inputs: GaitInputs, claw: str) -> bool:
+        """Whether ``claw``'s wrist force is finite and within ``wrench_timeout_s``."""
+        force = inputs.wrist_forces_n.get(claw)
+        return force is not None and _finite(force) and t_s - inputs.wrench_stamps_s.get(
+            claw, -math.inf) <= self.params.wrench_timeout_s
+
     def _fresh_inputs(self, t_s: float, inputs: GaitInputs, stale: list) -> list:
         """Names (as :meth:`stale_inputs` gives them) of the critical inputs fresh now."""
         fresh = [n for n in ('joint_states', 'odometry') if n not in stale]
-        for claw in CLAW_LEGS:
-            force = inputs.wrist_forces_n.get(claw)
-            if force is not None and _finite(force) and t_s - inputs.wrench_stamps_s.get(
-                    claw, -math.inf) <= self.params.wrench_timeout_s:
-                fresh.append(f'{claw} wrench')
+        fresh += [f'{c} wrench' for c in CLAW_LEGS if self._wrench_fresh(t_s, inputs, c)]
         return fresh
 
     def _initialise(self, inputs: GaitInputs, claws: Mapping[str, ClawStatus]) -> None:

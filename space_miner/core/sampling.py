@@ -874,9 +874,10 @@ class SamplingSequence:
             elif not faults_t:
                 self._event(t_s, EventLevel.INFO, 'inputs valid again')
             self._input_faults = faults_t
-        self._inputs_valid_once.update(
-            name for name in ('feed_position_m', 'mass_kg', 'feed_force_n', 'body_xy_m',
-                              'body_yaw_rad') if name not in faulty)
+        checked = ['feed_position_m', 'mass_kg', 'body_xy_m', 'body_yaw_rad']
+        checked += ['feed_force_n'] if inp.feed_force_n is not None else []
+        checked += [f'{claw.claw}.holding_force_n' for claw in inp.claws]
+        self._inputs_valid_once.update(n for n in checked if n not in faulty)
         return _Clean(feed_position_m=pos, mass_g=mass_g, feed_force_n=force, body_xy_m=xy,
                       body_yaw_rad=yaw, holding_sum_n=holding, holding_claws=count,
                       slipping=tuple(slipping), gait_mode=inp.gait_mode, site=inp.site,

@@ -303,9 +303,8 @@ class GaitControllerNode(Node):
         out = self.controller.step(t_s, inputs)
         self.last_output = out
         self.steps += 1
-        for kind, found in (('expected', any(r.expected for r in out.refusals)),
-                            ('unexpected', any(not r.expected for r in out.refusals))):
-            self.refusal_steps[kind] += found
+        self.refusal_steps['expected'] += any(r.expected for r in out.refusals)
+        self.refusal_steps['unexpected'] += any(not r.expected for r in out.refusals)
         self._pub_legs.publish(cv.float_array_msg(self._clamp_legs(out.leg_positions_rad)))
         limit = self.robot.wheel.velocity_max_rad_s
         self._pub_wheels.publish(cv.float_array_msg(
