@@ -222,3 +222,22 @@ def test_terrain_summary_adapts_for_the_selector():
                            0.0, TerrainClass.UNKNOWN, modes, 0.0, math.nan, math.nan)
     out = terrain_for_gait(TerrainReport(blind), 5.0)
     assert out.class_under.value == 'unknown' and math.isnan(out.slope_deg)
+
+
+def test_grasp_candidates_reach_the_gait_with_what_the_map_expects_them_to_hold():
+    from space_miner.core.terrain_types import (GraspCandidate, MapStatus, TerrainClass,
+                                                TerrainReport, TerrainSummary, TraverseMode)
+    modes = {m: 1.0 for m in TraverseMode}
+    summary = TerrainSummary(1.0, MapStatus.OK, TerrainClass.RUBBLE, modes, 1.0, 0.0,
+                             TerrainClass.RUBBLE, modes, 1.0, 0.05, 0.1)
+
+    def cand(leg, xyz, grasp):
+        return GraspCandidate(leg, xyz, (1.0, 0.0, 0.0, 0.0), (0.0, 0.0, 1.0), grasp, grasp,
+                              TerrainClass.RUBBLE, (0.0, 0.0, 0.0))
+    report = TerrainReport(summary, grasp_candidates={
+        'c1': [cand('c1', (0.5, 0.0, 0.1), 0.8), cand('c1', (0.6, 0.1, 0.0), 0.2)],
+        'c2': [cand('c2', (math.nan, 0.0, 0.0), 0.8)],      # not a point: dropped
+        'c3': [cand('c3', (-0.2, -0.4, 0.0), 0.55)]})
+    out = terrain_for_gait(report, 5.0)
+    assert out.grasp_candidates_m == ((0.5, 0.0, 0.1), (0.6, 0.1, 0.0), (-0.2, -0.4, 0.0))
+    assert out.grasp_fractions == pytest.approx((0.8, 0.2, 0.55))

@@ -168,7 +168,8 @@ def terrain_for_gait(report: TerrainReport, stamp_s: float) -> TerrainSummary:
     """Adapt terrain perception's report (``/terrain/summary``) to the gait's TerrainSummary.
 
     Classes under and ahead by name; the slope ahead in degrees (NaN: unknown, which the
-    selector treats as too steep); every claw leg's grasp candidates as odom points;
+    selector treats as too steep); every claw leg's grasp candidates as odom points, with
+    their graspability (the grip fraction the map expects there);
     stamped ``stamp_s`` [s]. A summary without data gives unknown classes.
     """
     s = report.summary
@@ -182,11 +183,12 @@ def terrain_for_gait(report: TerrainReport, stamp_s: float) -> TerrainSummary:
 
     slope = math.degrees(s.max_slope_ahead_rad) if math.isfinite(s.max_slope_ahead_rad) \
         else math.nan
-    candidates = tuple(tuple(float(v) for v in c.position_m)
-                       for leg in CLAW_LEGS for c in report.grasp_candidates.get(leg, ())
-                       if all(math.isfinite(v) for v in c.position_m))
+    usable = [c for leg in CLAW_LEGS for c in report.grasp_candidates.get(leg, ())
+              if all(math.isfinite(v) for v in c.position_m)]
+    candidates = tuple(tuple(float(v) for v in c.position_m) for c in usable)
+    fractions = tuple(float(c.graspability) for c in usable)
     return TerrainSummary(cls(s.class_under), cls(s.class_ahead), slope, candidates,
-                          float(stamp_s))
+                          float(stamp_s), fractions)
 
 
 def site_verdict(report: TerrainReport | None, site_xy_m: tuple | None,

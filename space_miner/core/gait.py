@@ -341,7 +341,11 @@ class GaitController:
         body_twist = ZERO
         candidates = ()
         if terrain is not None and terrain.grasp_candidates_m and inputs.odom is not None:
-            candidates = tuple(odom_to_body(c, inputs.odom) for c in terrain.grasp_candidates_m)
+            fractions = tuple(terrain.grasp_fractions)
+            if len(fractions) != len(terrain.grasp_candidates_m):
+                fractions = (math.nan,) * len(terrain.grasp_candidates_m)
+            candidates = tuple((odom_to_body(c, inputs.odom), f)
+                               for c, f in zip(terrain.grasp_candidates_m, fractions))
 
         if mode is not Mode.HOLD:
             if self._plan:
@@ -377,6 +381,9 @@ class GaitController:
             'crawl_phase': self.crawl.move.phase.value if self.crawl.move else 'idle',
             'crawl_note': self.crawl.note,
             'crawl_stuck': ', '.join(sorted(self.crawl.stuck)),
+            'crawl_holds_placed': float(self.crawl.placements['placed']),
+            'crawl_holds_verified': float(self.crawl.placements['held']),
+            'crawl_holds_failed': float(self.crawl.placements['failed']),
             'notes': '; '.join(self._notes + ([mux.note] if mux.note else [])),
             'speed_limit_m_s': mode_speed_limit_m_s(p, mode, self.body),
             'roll_alignment': self.roll.alignment,

@@ -55,6 +55,13 @@ def _moving(twist: BodyTwist) -> bool:
     return (twist.vx_m_s, twist.vy_m_s, twist.wz_rad_s) != (0.0, 0.0, 0.0)
 
 
+def _candidate(cand: object) -> np.ndarray:
+    """Return the point [m] of a candidate: a ``(point, grip fraction)`` pair or a point."""
+    if len(cand) == 2 and np.ndim(cand[0]) == 1:
+        return np.asarray(cand[0], dtype=float)
+    return np.asarray(cand, dtype=float)
+
+
 def _rot_z(angle_rad: float) -> np.ndarray:
     c, s = math.cos(angle_rad), math.sin(angle_rad)
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
@@ -361,6 +368,9 @@ class CrawlGait:
         self.reachable = None
         #: The claw whose leg is being relieved of its load before it opens (None: none).
         self.unloading: str | None = None
+        #: Grips closed after a placement (``placed``), of them verified (``held``), and
+        #: pull tests not passed in time (``failed``): the foothold success rate.
+        self.placements = {'placed': 0, 'held': 0, 'failed': 0}
 
     def reset(self, feet: Mapping[str, np.ndarray]) -> None:
         """Start from ``feet`` with no claw moving."""
@@ -382,7 +392,11 @@ class CrawlGait:
         return self.move is None
 
     def foothold_ahead(self, claw: str, twist: BodyTwist, candidates_body_m: Sequence) -> tuple:
-        """Where ``claw`` goes next: (point in base_link, whether it is a grasp candidate)."""
+        """Where ``claw`` goes next: (point in base_link, whether it is a grasp candidate).
+
+        ``candidates_body_m``: points in base_link, or ``(point, grip fraction)`` pairs as
+        the controller passes them (the fraction is not used in the choice yet).
+        """
         nominal = self.footholds.nominal(claw)
         speed = math.hypot(twist.vx_m_s, twist.vy_m_s)
         step = self.params.crawl_step_length_m
@@ -397,7 +411,7 @@ class CrawlGait:
         point[2] = self.footholds.ground_z_m(claw)
         best, best_d = None, self.params.grasp_search_radius_m
         for cand in candidates_body_m:
-            c = np.asarray(cand, dtype=float)
+            c = _candidate(cand)
             d = float(np.hypot(*(c[:2] - point[:2])))
             if d <= best_d:
                 best, best_d = c, d
@@ -519,6 +533,7 @@ class CrawlGait:
                                          p.pull_test_load_n)
             if status.holds_verified:
                 self.stuck.pop(claw, None)
+                self.placements['held'] += int(move.closing)
                 self.move = None
             elif not status.gripping:
                 self._start(t_s, claw, CrawlPhase.GRIP, self.feet[claw])
@@ -575,6 +590,7 @@ class CrawlGait:
             move.closing = True
             requests[claw] = ClawRequest(claw, ClawAction.GRIP, p.grip_force_n)
             if status.gripping:
+                self.placements['placed'] += 1
                 move.phase, move.since_s = CrawlPhase.VERIFY, t_s
             elif elapsed > p.claw_action_timeout_s:
                 self._retry(t_s, f'{claw} did not grip in {p.claw_action_timeout_s:g} s')
@@ -598,6 +614,7 @@ class CrawlGait:
         Attempt k goes ``reseat_offset_m`` x (+1, -1, +2, -2, ...) across the leg's way out
         from the body from the foothold ahead.
         """
+        self.placements['failed'] += 1
         if not self._retry(t_s, why):
             return
         move = self.move

@@ -199,8 +199,10 @@ class OdomState:
 class TerrainSummary:
     """What the selector needs of terrain perception.
 
-    Classes under the robot and along its heading, the steepest slope there [deg], and grasp
-    candidates (points in odom [m]) the crawl may put a claw on.
+    Classes under the robot and along its heading, the steepest slope there [deg], grasp
+    candidates (points in odom [m]) the crawl may put a claw on, and each candidate's grip
+    fraction as the map sees it (``grasp_fractions``, same order: the share of a claw's
+    squeeze it is expected to hold; empty or NaN where unknown).
     """
 
     class_under: TerrainClass = TerrainClass.UNKNOWN
@@ -208,6 +210,7 @@ class TerrainSummary:
     slope_deg: float = 0.0
     grasp_candidates_m: tuple = ()
     stamp_s: float = 0.0
+    grasp_fractions: tuple = ()
 
 
 @dataclass(frozen=True)
