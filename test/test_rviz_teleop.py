@@ -253,7 +253,7 @@ def test_a_clicked_point_then_start_samples_there(session):
     assert 'sampling_error' not in session, session.get('sampling_error')
     status = session['sampling']
     assert status['site_xy_m'] == pytest.approx(list(session['site']), abs=1e-3)
-    assert status['terrain_kind'] == 'rock'
+    assert status['terrain_kind'] == 'rock', status   # the sampler's status says why
     assert status['mass_g'] > 0.0
 
 

@@ -202,6 +202,60 @@ def test_missing_pose_is_stale_and_never_raises(graph, frame):
     assert node.errors == 0 and node.diagnostic_status().level == bytes([3])
 
 
+def test_stamped_history_gives_the_nearest_value_within_a_gap():
+    from space_miner.nodes.terrain_perception import StampedHistory
+    history = StampedHistory(keep_s=1.0)
+    assert not history and history.nearest(0.0, 1.0) is None
+    for t in (0.0, 0.02, 0.04, 0.5, 1.03):
+        history.add(t, f'at {t}')
+    assert len(history) == 3                       # 0.0 and 0.02 are older than 1 s
+    assert history.nearest(0.45, 0.1) == 'at 0.5' and history.nearest(0.1, 0.1) == 'at 0.04'
+    assert history.nearest(0.8, 0.1) is None and history.latest() == 'at 1.03'
+    history.add(0.3, 'reset')                      # time went back: history starts again
+    assert len(history) == 1 and history.nearest(1.03, 0.1) is None
+
+
+def test_the_self_filter_takes_the_legs_at_the_images_time(graph, frame):
+    from sensor_msgs.msg import JointState
+    context, executor, add = graph
+    node = add(TerrainPerceptionNode(context=context))
+    client = Client(context)
+    add(client.node)
+    joints = client.node.create_publisher(JointState, itf.JOINT_STATES_LOW_RATE.name,
+                                          itf.JOINT_STATES_LOW_RATE.pub_qos.to_rclpy())
+    depth, k, base = frame
+    assert _spin_until(executor, lambda: client.image.get_subscription_count() > 0
+                       and joints.get_subscription_count() > 0)
+
+    def send_joints(t_s):
+        msg = JointState()
+        msg.header.stamp = cv.to_stamp(t_s)
+        msg.name = list(itf.LEG_JOINTS)
+        msg.position = [0.0] * len(itf.LEG_JOINTS)
+        joints.publish(msg)
+
+    # Legs known only 1 s before the image: where they were in it is unknown, so the frame
+    # is refused (fused, a leg that moved meanwhile would be mapped as a boulder).
+    send_joints(4.0)
+    assert _spin_until(executor, lambda: len(node._joints) == 1)
+    deadline = time.monotonic() + 10.0
+    while node.last_result is None and time.monotonic() < deadline:
+        client.send(executor, 5.0, depth, k, base)
+        _spin_until(executor, lambda: node.last_result is not None, timeout_s=0.5)
+    assert node.last_result.status == FrameStatus.NO_POSE
+    assert 'joint' in node.last_result.detail and node.frames == 0
+    # Legs known at the image's time: fused.
+    send_joints(6.0)
+    assert _spin_until(executor, lambda: len(node._joints) == 2)
+    node.last_result = None
+    deadline = time.monotonic() + 10.0
+    while (node.last_result is None or node.last_result.status != FrameStatus.OK) \
+            and time.monotonic() < deadline:
+        client.send(executor, 6.0, depth, k, base)
+        _spin_until(executor, lambda: node.last_result is not None, timeout_s=0.5)
+    assert node.last_result.status == FrameStatus.OK and node.frames >= 1
+
+
 def test_16uc1_is_accepted(graph, frame):
     context, executor, add = graph
     node = add(TerrainPerceptionNode(context=context))

@@ -9,7 +9,9 @@ In: ``/camera/depth/image_raw`` (32FC1 metres or 16UC1 millimetres) and
 ``/camera/depth/camera_info`` (sensor QoS), ``/odom`` (base_link in odom: a short history is
 kept and the pose nearest the image stamp is used, within :data:`MAX_POSE_GAP_S`),
 the joint states at the control rate (``/joint_state_broadcaster_low_rate/joint_states``: leg
-angles for the self-filter), ``/clicked_point`` (a sampling site to
+angles for the self-filter, matched to the image stamp the same way: a leg moving while the
+image travels would otherwise be left in the map as a boulder; before any joint state the
+legs are taken at their stance), ``/clicked_point`` (a sampling site to
 check, in odom or map; map -> odom is the identity the state estimator broadcasts) and
 ``/sampling/status`` (while a sequence runs, its site is the one checked).
 
@@ -61,9 +63,10 @@ from space_miner.nodes.run import run_node
 from space_miner.paths import config_path
 
 CONFIG_FILE = 'terrain_perception.yaml'
-#: Odometry kept for matching image stamps [s].
+#: Odometry and joint states kept for matching image stamps [s].
 POSE_HISTORY_S = 2.0
-#: An image whose nearest odometry is farther than this in time has no pose [s].
+#: An image whose nearest odometry (or leg joint state) is farther than this in time has no
+#: pose (no legs to filter out) [s].
 MAX_POSE_GAP_S = 0.1
 #: Diagnostic levels (diagnostic_msgs/DiagnosticStatus).
 DIAG_OK, DIAG_WARN, DIAG_ERROR, DIAG_STALE = 0, 1, 2, 3
@@ -126,6 +129,55 @@ def param_specs() -> tuple:
 
 
 PARAMS = param_specs()
+
+
+class StampedHistory:
+    """Values stamped in seconds, kept for ``keep_s``, looked up by the nearest stamp.
+
+    Stamps arrive in order; one earlier than the last clears the history (a replayed bag,
+    a reset simulator: time went back).
+    """
+
+    def __init__(self, keep_s: float) -> None:
+        self.keep_s = keep_s
+        self._stamps: deque = deque()
+        self._values: deque = deque()
+
+    def __bool__(self) -> bool:
+        return bool(self._stamps)
+
+    def __len__(self) -> int:
+        return len(self._stamps)
+
+    def latest(self) -> object | None:
+        """The newest value (None when empty)."""
+        return self._values[-1] if self._values else None
+
+    def latest_stamp(self) -> float | None:
+        """The newest stamp [s] (None when empty)."""
+        return self._stamps[-1] if self._stamps else None
+
+    def add(self, stamp_s: float, value: object) -> None:
+        """Keep ``value`` at ``stamp_s`` [s], forgetting what is older than ``keep_s``."""
+        if self._stamps and stamp_s < self._stamps[-1]:
+            self._stamps.clear()
+            self._values.clear()
+        self._stamps.append(stamp_s)
+        self._values.append(value)
+        while self._stamps[0] < stamp_s - self.keep_s:
+            self._stamps.popleft()
+            self._values.popleft()
+
+    def nearest(self, stamp_s: float, max_gap_s: float) -> object | None:
+        """The value whose stamp is nearest ``stamp_s``; None if none within ``max_gap_s``."""
+        if not self._stamps:
+            return None
+        i = bisect.bisect_left(self._stamps, stamp_s)
+        best = min((j for j in (i - 1, i) if 0 <= j < len(self._stamps)),
+                   key=lambda j: abs(self._stamps[j] - stamp_s))
+        if abs(self._stamps[best] - stamp_s) > max_gap_s:
+            return None
+        return self._values[best]
 
 
 def occupancy_grid_msg(stamp, frame_id: str, geometry, data: np.ndarray) -> OccupancyGrid:
@@ -194,8 +246,12 @@ class TerrainPerceptionNode(Node):
         self.dropped_frames = 0
         self.bad_messages = 0
         self.errors = 0
-        self._poses: deque = deque()
-        self._joints: dict | None = None
+        self._poses = StampedHistory(POSE_HISTORY_S)
+        self._joints = StampedHistory(POSE_HISTORY_S)
+        #: How far the newest joint state is ahead of the image being fused [s] (the last,
+        #: and the largest so far): the image's delay, which the self-filter matches.
+        self.image_lag_s = math.nan
+        self.image_lag_max_s = 0.0
         self._grasps: dict = {}
         self._last_image_arrival = None
         self._last_published: dict = {}
@@ -236,15 +292,11 @@ class TerrainPerceptionNode(Node):
                 and np.linalg.norm(quat) > 0.5):
             self.bad_messages += 1
             return
-        if self._poses and stamp_s < self._poses[-1][0]:
-            self._poses.clear()  # time went back (a replayed bag, a reset sim)
-        self._poses.append((stamp_s, pose_matrix(position, quat / np.linalg.norm(quat))))
-        while self._poses and self._poses[0][0] < stamp_s - POSE_HISTORY_S:
-            self._poses.popleft()
+        self._poses.add(stamp_s, pose_matrix(position, quat / np.linalg.norm(quat)))
 
     def _on_joints(self, msg: JointState) -> None:
         _, q, _, _ = cv.joint_state_arrays(msg, itf.LEG_JOINTS)
-        self._joints = adapters.joints_by_leg(q)
+        self._joints.add(cv.from_stamp(msg.header.stamp), adapters.joints_by_leg(q))
 
     def _on_sampling_status(self, msg: String) -> None:
         """Check the site the sampler works on (the mission's or a clicked one)."""
@@ -272,15 +324,7 @@ class TerrainPerceptionNode(Node):
 
     def pose_at(self, stamp_s: float) -> np.ndarray | None:
         """base_link's pose in odom nearest to ``stamp_s`` [s], or None if none is close."""
-        if not self._poses:
-            return None
-        stamps = [t for t, _ in self._poses]
-        i = bisect.bisect_left(stamps, stamp_s)
-        best = min((j for j in (i - 1, i) if 0 <= j < len(stamps)),
-                   key=lambda j: abs(stamps[j] - stamp_s))
-        if abs(stamps[best] - stamp_s) > MAX_POSE_GAP_S:
-            return None
-        return self._poses[best][1]
+        return self._poses.nearest(stamp_s, MAX_POSE_GAP_S)
 
     def _on_image(self, msg: Image) -> None:
         self._last_image_arrival = self.get_clock().now()
@@ -306,17 +350,27 @@ class TerrainPerceptionNode(Node):
             self.last_result = FrameResult(FrameStatus.BAD_INPUT, stamp_s, detail=str(err))
             return
         base = self.pose_at(stamp_s)
+        joints = self._joints.nearest(stamp_s, MAX_POSE_GAP_S)
+        newest = self._joints.latest_stamp()
+        if newest is not None:
+            self.image_lag_s = newest - stamp_s
+            self.image_lag_max_s = max(self.image_lag_max_s, self.image_lag_s)
         if self.intrinsics is None:
             self.last_result = FrameResult(FrameStatus.BAD_INPUT, stamp_s,
                                            detail='no CameraInfo received yet')
-        else:
-            self.last_result = self.perception.process_frame(
-                depth, '32FC1', self.intrinsics, stamp_s, base, None, self._joints)
-            self.frames += 1
-        if self.last_result.status == FrameStatus.NO_POSE:
+        elif joints is None and self._joints:
+            # The legs' place at the image's time is unknown: fused, a leg would be mapped.
             self.last_result = FrameResult(
                 FrameStatus.NO_POSE, stamp_s,
-                detail=f'no /odom within {MAX_POSE_GAP_S:g} s of the image stamp')
+                detail=f'no leg joint state within {MAX_POSE_GAP_S:g} s of the image stamp')
+        else:
+            self.last_result = self.perception.process_frame(
+                depth, '32FC1', self.intrinsics, stamp_s, base, None, joints)
+            self.frames += 1
+            if self.last_result.status == FrameStatus.NO_POSE:
+                self.last_result = FrameResult(
+                    FrameStatus.NO_POSE, stamp_s,
+                    detail=f'no /odom within {MAX_POSE_GAP_S:g} s of the image stamp')
         self._publish(stamp_s, base, msg.header.stamp)
 
     # --- outputs -------------------------------------------------------------------------
@@ -396,7 +450,7 @@ class TerrainPerceptionNode(Node):
             text.text = (f'under {s.class_under.name.lower()}, ahead '
                          f'{s.class_ahead.name.lower()} ({s.status.value})')
         if self._poses:
-            position = self._poses[-1][1][:3, 3]
+            position = self._poses.latest()[:3, 3]
             text.pose.position.x, text.pose.position.y = float(position[0]), float(position[1])
             text.pose.position.z = float(position[2]) + 0.4
         for marker in (cells, grasps, text):
@@ -444,7 +498,9 @@ class TerrainPerceptionNode(Node):
                  ('bad_messages', str(self.bad_messages)),
                  ('errors', str(self.errors)),
                  ('camera_info', 'received' if self.intrinsics is not None else 'missing'),
-                 ('odom_history', str(len(self._poses)))]
+                 ('odom_history', str(len(self._poses))),
+                 ('image_lag_s', f'{self.image_lag_s:.3f}'),
+                 ('image_lag_max_s', f'{self.image_lag_max_s:.3f}')]
         status.values = [KeyValue(key=k, value=v) for k, v in pairs]
         return status
 
@@ -457,7 +513,7 @@ class TerrainPerceptionNode(Node):
             > self.terrain_params.stale_after_s
         if silent:  # readers still hear that the map went stale
             now_s = self.get_clock().now().nanoseconds * 1e-9
-            base = self._poses[-1][1] if self._poses else None
+            base = self._poses.latest()
             self._publish_summary(now_s, base)
 
 
