@@ -48,7 +48,7 @@ SEEDS = tuple(range(101, 117))
 
 
 def scenario(ground: str, seed: int, time_limit_s: float = TIME_LIMIT_S):
-    """The crossing of ``ground`` laid out by ``seed``, as a parsed scenario."""
+    """Return the crossing of ``ground`` laid out by ``seed``, as a parsed scenario."""
     from space_miner.core.scenario import parse_scenario
     body, regions = GROUNDS[ground]
     return parse_scenario({
@@ -127,6 +127,7 @@ def _seeds(text: str) -> tuple:
 
 
 def main(argv: list | None = None) -> int:
+    """Measure the grounds and seeds named on the command line; print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--grounds', default=','.join(GROUNDS),
                         help='comma-separated: ' + ', '.join(GROUNDS))

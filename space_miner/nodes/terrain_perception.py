@@ -150,11 +150,11 @@ class StampedHistory:
         return len(self._stamps)
 
     def latest(self) -> object | None:
-        """The newest value (None when empty)."""
+        """Return the newest value (None when empty)."""
         return self._values[-1] if self._values else None
 
     def latest_stamp(self) -> float | None:
-        """The newest stamp [s] (None when empty)."""
+        """Return the newest stamp [s] (None when empty)."""
         return self._stamps[-1] if self._stamps else None
 
     def add(self, stamp_s: float, value: object) -> None:
@@ -169,7 +169,7 @@ class StampedHistory:
             self._values.popleft()
 
     def nearest(self, stamp_s: float, max_gap_s: float) -> object | None:
-        """The value whose stamp is nearest ``stamp_s``; None if none within ``max_gap_s``."""
+        """Return the value stamped nearest ``stamp_s``; None if none is within ``max_gap_s``."""
         if not self._stamps:
             return None
         i = bisect.bisect_left(self._stamps, stamp_s)
