@@ -403,10 +403,6 @@ def test_crawl_puts_a_claw_on_a_grasp_candidate_near_its_foothold():
     far = ahead + np.array([0.3, 0.0, 0.0])
     _, is_candidate = ctrl.crawl.foothold_ahead('c1', BodyTwist(0.015), (far,))
     assert not is_candidate
-    # As the controller passes them: (point, grip fraction) pairs.
-    chosen, is_candidate = ctrl.crawl.foothold_ahead(
-        'c1', BodyTwist(0.015), ((far, 0.8), (candidate, 0.2)))
-    assert is_candidate and np.allclose(chosen[:2], candidate[:2])
 
 
 def test_the_crawl_counts_its_placements_and_how_many_held():

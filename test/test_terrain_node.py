@@ -17,7 +17,7 @@ from geometry_msgs.msg import PointStamped, PoseArray  # noqa: E402
 from nav_msgs.msg import OccupancyGrid, Odometry  # noqa: E402
 from rclpy.exceptions import InvalidParameterValueException  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image, JointState, PointCloud2  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 from terrain_synth import make_terrain, render_depth  # noqa: E402
 from visualization_msgs.msg import MarkerArray  # noqa: E402
@@ -71,6 +71,8 @@ class Client:
                                                itf.ODOM.pub_qos.to_rclpy())
         self.clicked = self.node.create_publisher(PointStamped, itf.CLICKED_POINT.name,
                                                   itf.CLICKED_POINT.pub_qos.to_rclpy())
+        self.joints = self.node.create_publisher(JointState, itf.JOINT_STATES_LOW_RATE.name,
+                                                 itf.JOINT_STATES_LOW_RATE.pub_qos.to_rclpy())
 
     def send(self, executor, t_s, depth, k, base, encoding='32FC1', odom=True):
         if odom:
@@ -216,23 +218,17 @@ def test_stamped_history_gives_the_nearest_value_within_a_gap():
 
 
 def test_the_self_filter_takes_the_legs_at_the_images_time(graph, frame):
-    from sensor_msgs.msg import JointState
     context, executor, add = graph
     node = add(TerrainPerceptionNode(context=context))
     client = Client(context)
     add(client.node)
-    joints = client.node.create_publisher(JointState, itf.JOINT_STATES_LOW_RATE.name,
-                                          itf.JOINT_STATES_LOW_RATE.pub_qos.to_rclpy())
     depth, k, base = frame
     assert _spin_until(executor, lambda: client.image.get_subscription_count() > 0
-                       and joints.get_subscription_count() > 0)
+                       and client.joints.get_subscription_count() > 0)
+    zeros = [0.0] * len(itf.LEG_JOINTS)
 
     def send_joints(t_s):
-        msg = JointState()
-        msg.header.stamp = cv.to_stamp(t_s)
-        msg.name = list(itf.LEG_JOINTS)
-        msg.position = [0.0] * len(itf.LEG_JOINTS)
-        joints.publish(msg)
+        client.joints.publish(cv.joint_state_msg(t_s, itf.LEG_JOINTS, zeros, zeros, zeros))
 
     # Legs known only 1 s before the image: where they were in it is unknown, so the frame
     # is refused (fused, a leg that moved meanwhile would be mapped as a boulder).

@@ -341,11 +341,7 @@ class GaitController:
         body_twist = ZERO
         candidates = ()
         if terrain is not None and terrain.grasp_candidates_m and inputs.odom is not None:
-            fractions = tuple(terrain.grasp_fractions)
-            if len(fractions) != len(terrain.grasp_candidates_m):
-                fractions = (math.nan,) * len(terrain.grasp_candidates_m)
-            candidates = tuple((odom_to_body(c, inputs.odom), f)
-                               for c, f in zip(terrain.grasp_candidates_m, fractions))
+            candidates = tuple(odom_to_body(c, inputs.odom) for c in terrain.grasp_candidates_m)
 
         if mode is not Mode.HOLD:
             if self._plan:

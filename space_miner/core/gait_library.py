@@ -55,13 +55,6 @@ def _moving(twist: BodyTwist) -> bool:
     return (twist.vx_m_s, twist.vy_m_s, twist.wz_rad_s) != (0.0, 0.0, 0.0)
 
 
-def _candidate(cand: object) -> np.ndarray:
-    """Return the point [m] of a candidate: a ``(point, grip fraction)`` pair or a point."""
-    if len(cand) == 2 and np.ndim(cand[0]) == 1:
-        return np.asarray(cand[0], dtype=float)
-    return np.asarray(cand, dtype=float)
-
-
 def _rot_z(angle_rad: float) -> np.ndarray:
     c, s = math.cos(angle_rad), math.sin(angle_rad)
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
@@ -392,11 +385,7 @@ class CrawlGait:
         return self.move is None
 
     def foothold_ahead(self, claw: str, twist: BodyTwist, candidates_body_m: Sequence) -> tuple:
-        """Where ``claw`` goes next: (point in base_link, whether it is a grasp candidate).
-
-        ``candidates_body_m``: points in base_link, or ``(point, grip fraction)`` pairs as
-        the controller passes them (the fraction is not used in the choice yet).
-        """
+        """Where ``claw`` goes next: (point in base_link, whether it is a grasp candidate)."""
         nominal = self.footholds.nominal(claw)
         speed = math.hypot(twist.vx_m_s, twist.vy_m_s)
         step = self.params.crawl_step_length_m
@@ -411,7 +400,7 @@ class CrawlGait:
         point[2] = self.footholds.ground_z_m(claw)
         best, best_d = None, self.params.grasp_search_radius_m
         for cand in candidates_body_m:
-            c = _candidate(cand)
+            c = np.asarray(cand, dtype=float)
             d = float(np.hypot(*(c[:2] - point[:2])))
             if d <= best_d:
                 best, best_d = c, d
