@@ -6,13 +6,17 @@ Ctrl-C that lands while rclpy converts a message being taken reaches the node as
 ``sim.launch.py`` Ctrl-C test saw the gait controller exit 1 that way). The child below
 makes that happen every time: the message class's constructor, which the conversion
 calls, sends the process its own SIGINT. A ``RuntimeError`` with no signal behind it must
-still end the process with an error. Also ``live._activate_remote``, which brings the
+still end the process with an error. A node whose wait nothing wakes (rclpy's own signal
+handlers removed, no timer, no message) still ends on SIGINT, and one whose shutdown hangs
+prints where. Also ``live._activate_remote``, which brings the
 lifecycle nodes of other processes up as launch does.
 """
 
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -56,6 +60,69 @@ NODE = textwrap.dedent('''
     run_node(Talker)
     print('run_node returned')
 ''')
+
+
+QUIET_NODE = textwrap.dedent('''
+    import sys, time
+    from rclpy.node import Node
+    from rclpy.signals import uninstall_signal_handlers
+    from space_miner.nodes.run import run_node
+
+    MODE = sys.argv[1]
+
+
+    class Quiet(Node):
+        """No timer, no subscription: its executor waits until something wakes it."""
+
+        def __init__(self):
+            super().__init__('run_node_quiet')
+            if MODE == 'unwoken':
+                uninstall_signal_handlers()  # SIGINT reaches Python's handler alone
+            print('ready', flush=True)
+
+        def destroy_node(self):
+            if MODE == 'slow_shutdown':
+                time.sleep(6.0)  # longer than SHUTDOWN_DUMP_S
+            super().destroy_node()
+
+
+    run_node(Quiet)
+    print('run_node returned', flush=True)
+''')
+
+
+def _interrupted(mode: str) -> tuple[subprocess.CompletedProcess, float]:
+    """Start QUIET_NODE in ``mode``, send SIGINT once it is up; its result, stop time [s]."""
+    process = subprocess.Popen([sys.executable, '-c', QUIET_NODE, mode],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().strip() == 'ready', process.stderr.read()
+        time.sleep(1.0)  # inside executor.spin()
+        sent = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+        return subprocess.CompletedProcess(process.args, process.returncode, out, err), \
+            time.monotonic() - sent
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def test_ctrl_c_ends_a_node_whose_wait_nothing_wakes():
+    from space_miner.nodes.run import SIGNAL_POLL_S
+    result, stop_s = _interrupted('unwoken')
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'run_node returned' in result.stdout
+    assert stop_s < SIGNAL_POLL_S + 3.0, stop_s
+
+
+def test_a_shutdown_that_hangs_prints_where():
+    result, stop_s = _interrupted('slow_shutdown')
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert stop_s >= 6.0
+    stack = result.stderr[result.stderr.index('Thread'):]
+    assert 'in destroy_node' in stack and 'run_node' in stack, result.stderr[-3000:]
 
 
 def _run(mode: str) -> subprocess.CompletedProcess:
