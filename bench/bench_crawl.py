@@ -13,12 +13,18 @@ rubble (0.45), Itokawa regolith into rock. Per ground, over the seeds:
   arrive counts at its progress): median and 10th percentile;
 - foothold success = placements verified / placements gripped (the gait's
   ``crawl_holds_verified`` / ``crawl_holds_placed``);
+- holder load ratio = the largest wrist load on a holder / its verified holding, sampled
+  every ``HOLDER_SAMPLE_S`` while crawling: a holder is a claw with a verified grip, no pull
+  test running or due, that is not the claw the crawl is moving (the wrist load as the
+  claw controller measures it, filtered); issue 21 asks for at most 0.67 (proof loads at
+  least 1.5 x what holders carry). The largest over the seeds, and the largest load;
 - rule violations and detachments (sums over the seeds).
 
 ``run()`` (what ``bench/run_all.py`` calls) measures seeds 101-116 of every ground, which
 takes about an hour and a half on two cores; ``python bench/bench_crawl.py --seeds 1-4
 --grounds bennu --time-limit 60`` is a quick look. Keys: ``crawl_<ground>_median_cm_s``,
 ``crawl_<ground>_p10_cm_s``, ``crawl_<ground>_foothold_success``,
+``crawl_<ground>_holder_load_ratio_max``, ``crawl_<ground>_holder_load_max_n``,
 ``crawl_<ground>_violations``, ``crawl_<ground>_detachments``.
 """
 
@@ -45,6 +51,8 @@ GROUNDS = {
                             {'kind': 'rock', 'center': [1.8, 0.0], 'radius': 1.2}]),
 }
 SEEDS = tuple(range(101, 117))
+#: Period [s] at which the holders' loads are sampled (the gait's 50 Hz).
+HOLDER_SAMPLE_S = 0.02
 
 
 def scenario(ground: str, seed: int, time_limit_s: float = TIME_LIMIT_S):
@@ -69,7 +77,19 @@ def crossing(ground: str, seed: int, time_limit_s: float = TIME_LIMIT_S) -> dict
     harness.components = [TerrainComponent(harness.world.robot)] + \
         stack_components(sc, harness.world)
     start = harness.world.ground_truth().position_m[:2].copy()
-    summary = harness.run()
+    holders = {'ratio': 0.0, 'load_n': 0.0}
+
+    def sample_holders(t_s: float, bus) -> None:
+        out, gait = bus.values.get('claw_output'), bus.values.get('gait_output')
+        if out is None or gait is None or gait.mode.value != 'crawl':
+            return
+        moving = gait.diagnostics.get('crawl_claw', '')
+        for st in out.states:
+            if st.claw != moving and st.verified_holding_n > 0.0 and not st.verifying:
+                holders['ratio'] = max(holders['ratio'], st.load_n / st.verified_holding_n)
+                holders['load_n'] = max(holders['load_n'], st.load_n)
+
+    summary = harness.run(progress=sample_holders, progress_period_s=HOLDER_SAMPLE_S)
     end = harness.world.ground_truth().position_m[:2]
     goal = np.array([DISTANCE_M, 0.0])
     ahead = goal - start
@@ -81,6 +101,7 @@ def crossing(ground: str, seed: int, time_limit_s: float = TIME_LIMIT_S) -> dict
             'arrived': summary['reason'].startswith('every waypoint reached'),
             'placed': int(diag.get('crawl_holds_placed', 0)),
             'held': int(diag.get('crawl_holds_verified', 0)),
+            'holder_load_ratio': holders['ratio'], 'holder_load_max_n': holders['load_n'],
             'violations': int(summary['rule_violations']),
             'detached': bool(summary['detached']), 'reason': summary['reason']}
 
@@ -100,7 +121,8 @@ def measure(grounds=tuple(GROUNDS), seeds=SEEDS, time_limit_s: float = TIME_LIMI
             if verbose:
                 print(f"[{i}/{len(tasks)}] {run['ground']} seed {run['seed']}: "
                       f"{run['progress_m']:.3f} m, {run['speed_cm_s']:.2f} cm/s, holds "
-                      f"{run['held']}/{run['placed']}, violations {run['violations']}, "
+                      f"{run['held']}/{run['placed']}, holder load/verified "
+                      f"{run['holder_load_ratio']:.2f}, violations {run['violations']}, "
                       f"{run['reason']}", flush=True)
     figures = {}
     for g in grounds:
@@ -111,6 +133,8 @@ def measure(grounds=tuple(GROUNDS), seeds=SEEDS, time_limit_s: float = TIME_LIMI
         figures[f'crawl_{g}_p10_cm_s'] = float(np.percentile(speeds, 10))
         figures[f'crawl_{g}_foothold_success'] = \
             sum(r['held'] for r in mine) / placed if placed else math.nan
+        figures[f'crawl_{g}_holder_load_ratio_max'] = max(r['holder_load_ratio'] for r in mine)
+        figures[f'crawl_{g}_holder_load_max_n'] = max(r['holder_load_max_n'] for r in mine)
         figures[f'crawl_{g}_violations'] = float(sum(r['violations'] for r in mine))
         figures[f'crawl_{g}_detachments'] = float(sum(r['detached'] for r in mine))
     return figures, runs

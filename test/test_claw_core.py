@@ -14,7 +14,7 @@ rate); no test reads the wall clock. Fixed seeds throughout.
 import dataclasses
 import math
 
-from hypothesis import given, settings
+from hypothesis import example, given, Phase, settings
 from hypothesis import strategies as st
 import numpy as np
 import pytest
@@ -536,31 +536,70 @@ def test_tangential_load_beyond_friction_and_verified_grip_is_a_slip(
     assert state.mode is ClawMode.HOLDING and state.verified_holding_n == verified_n
 
 
-def test_an_overload_carried_without_slipping_verifies_the_grip_instead_of_failing_it():
+def test_an_overload_carried_without_slipping_keeps_the_grip_and_its_verification():
     # A push on the body loads a grip beyond friction and its verified holding and keeps it
-    # there; the joint never opens and the load is steady: the grip holds it.
+    # there; the joint never opens and the load is steady: the grip carries it. That is no
+    # pull test: the verification stays what the test showed, and the overload, once held,
+    # is no new slip cue.
     rig = Rig(14)
     rig.grip('c1', 100.0)
     rig.run(1.5, [ClawRequest.verify('c1', 40.0)])
-    assert rig.out.state('c1').verified_holding_n < 41.0
+    tested = rig.out.state('c1').verified_holding_n
+    assert 38.0 - 1e-9 <= tested < 41.0
     rig.run(PARAMS.unload_grace_s)
     slips, modes = [], set()
     for _ in range(int((2.0 * PARAMS.slip_timeout_s + 1.0) / DT_S)):
         rig.tangential_n['c1'] = min(rig.tangential_n['c1'] + 100.0 * DT_S, 60.0)
         slips += rig.step().slip_events
         modes.add(rig.out.state('c1').mode)
-    # Verified at the least overload of each window: the one the ramp was still climbing
-    # through, then the 60 N it settled at.
+    # One overload window for the ramp still climbing, at most one more for the 60 N it
+    # settled at; then quiet.
     assert 1 <= len(slips) <= 2 and {e.cause for e in slips} == {SlipCause.FRICTION_RATIO}
     assert ClawMode.FAILED not in modes
     state = rig.out.state('c1')
     assert state.mode is ClawMode.HOLDING
-    assert 55.0 <= state.verified_holding_n <= 60.5
+    assert state.verified_holding_n == tested
     # A real slip afterwards is still one: the joint opens, the grip is regrasped.
     rig.position_m['c1'] -= 2.0 * PARAMS.slip_displacement_m
     outs = rig.run(0.1)
     assert [e.cause for o in outs for e in o.slip_events] == [SlipCause.DISPLACEMENT]
     assert rig.out.state('c1').mode is ClawMode.SLIPPING
+
+
+def test_an_overload_that_pulls_the_claw_off_verifies_the_pull_off_it_held():
+    # The body pushed away from the ground: the holders carry shear and a pull off the
+    # ground for longer than a pull test holds its load. The least pull-off load held is
+    # what the world tested, and only that raises the verification.
+    rig = Rig(14)
+    rig.grip('c1', 100.0)
+    rig.run(1.5, [ClawRequest.verify('c1', 20.0)])
+    tested = rig.out.state('c1').verified_holding_n
+    assert 18.0 - 1e-9 <= tested < 21.0
+    rig.run(PARAMS.unload_grace_s)
+    rig.press_n['c1'] = -35.0               # a 35 N pull off the ground ...
+    rig.tangential_n['c1'] = 60.0           # ... and 60 N of shear
+    rig.run(2.0 * PARAMS.slip_timeout_s + 1.0)
+    state = rig.out.state('c1')
+    assert state.mode is ClawMode.HOLDING
+    assert 33.0 <= state.verified_holding_n <= 36.0 < 60.0
+    assert state.verified_holding_n <= rig.holding_n('c1')
+
+
+def test_a_slip_under_work_withdraws_the_verification_until_a_test_passes():
+    rig = Rig(6, grip_fraction=0.5)
+    rig.grip('c3', 100.0)
+    rig.run(1.5, [ClawRequest.verify('c3', 30.0)])
+    assert rig.out.state('c3').is_verified
+    rig.run(PARAMS.unload_grace_s)
+    rig.external_n['c3'] = 55.0             # above the 50 N held: it slips, then the
+    outs = rig.run(2.0)                     # regrasp at 130 N holds it
+    slipped = [i for i, o in enumerate(outs) if o.slip_events]
+    assert len(slipped) == 1
+    assert all(o.state('c3').verified_holding_n == 0.0 for o in outs[slipped[0]:])
+    assert rig.out.state('c3').mode is ClawMode.GRIPPING
+    rig.external_n['c3'] = 0.0
+    rig.run(1.5, [ClawRequest.verify('c3', 30.0)])
+    assert rig.out.state('c3').is_verified
 
 
 @pytest.mark.parametrize('unload_n_per_s, slip', [(1e9, False), (100.0, False)])
@@ -665,6 +704,88 @@ def test_level_triggered_verify_runs_once_when_at_force():
     # One test, not one per request.
     tests = sum(1 for a, b in zip(outs, outs[1:]) if b.pull_requests and not a.pull_requests)
     assert tests == 1
+
+
+#: Modes of a claw that holds no grip: the next grip it holds is a new one.
+_NO_GRIP = (ClawMode.OPEN, ClawMode.RELEASING, ClawMode.CLOSING, ClawMode.CONTACT)
+#: One event of a claw's life: (event, claw, value, steps run after it).
+_EVENTS = st.tuples(
+    st.sampled_from(['grip', 'verify', 'release', 'slip', 'load', 'overload', 'press',
+                     'dropout', 'wait']),
+    st.sampled_from(CLAW_LEGS),
+    st.sampled_from([0.0, 10.0, 25.0, 40.0, 60.0, 120.0, 200.0]),
+    st.sampled_from([25, 250, 1100]))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    'issue 20, not done: a grip whose pull test slipped is reported verified at 0.8 x the '
+    'load it slipped at, without a test of the grip as it is after the slip, and that can '
+    'be more than it holds (the regolith example: 22.0 N verified, 19.6 N held). Verifying '
+    'it only by a re-test (tried) took the blind Bennu crawl of test_locomotion_harness '
+    'from a median progress of 0.205 m to 0.10-0.15 m in 60 s, below its 0.15 m'))
+@settings(max_examples=20, deadline=None, derandomize=True,
+          phases=(Phase.explicit, Phase.generate))   # no shrinking: the examples tell
+@given(st.lists(_EVENTS, min_size=2, max_size=8), st.sampled_from([0.1, 0.2, 0.8]))
+# An overload beyond friction carried for longer than slip_timeout_s.
+@example([('overload', 'c1', 60.0, 1100)] + [('wait', 'c1', 0.0, 1100)] * 2, 0.8)
+# A test the grip cannot hold at the largest squeeze (regolith: 0.1 x 200 N).
+@example([('verify', 'c2', 40.0, 1100), ('wait', 'c2', 0.0, 1100)], 0.1)
+# A work load that makes a verified grip slip, then a displacement.
+@example([('load', 'c3', 40.0, 250), ('slip', 'c3', 0.0, 250)], 0.2)
+def test_no_sequence_of_claw_events_verifies_a_grip_that_its_pull_test_did_not_show(
+        events, grip_fraction):
+    """Verified means tested (DESIGN.md section 5), whatever happens to the claw.
+
+    Grips, pull tests, releases, displacement slips, work loads that tear a grip, overloads
+    beyond friction, presses and sensor dropouts in any order: at every step a claw's
+    verified holding is at most the largest load a pull test measured on it since the grip
+    last closed and since it last slipped under work, and at most what the grip truly
+    holds; a slip under work (joint opened, load dropped, grip lost) withdraws the
+    verification at once.
+    """
+    rig = Rig(seed=9, grip_fraction=grip_fraction)
+    shown = {c: 0.0 for c in CLAW_LEGS}   # the most a test of the present grip measured
+    start = [('grip', c, 150.0, 400) for c in CLAW_LEGS] + \
+        [('verify', c, 25.0, 600) for c in CLAW_LEGS]
+    for event, claw, value, steps in start + list(events):
+        requests = ()
+        if event == 'grip':
+            requests = (ClawRequest.grip(claw, value),)
+        elif event == 'verify':
+            requests = (ClawRequest.verify(claw, value),)
+        elif event == 'release':
+            requests = (ClawRequest.release(claw),)
+        elif event == 'slip':
+            rig.position_m[claw] -= 2.0 * PARAMS.slip_displacement_m
+        elif event == 'load':
+            rig.external_n[claw] = value
+        elif event == 'overload':
+            rig.tangential_n[claw] = value
+        elif event == 'press':
+            rig.press_n[claw] = value
+        elif event == 'dropout':
+            rig.freeze_wrench.add(claw)
+            rig.freeze_joint.add(claw)
+        for i in range(steps):
+            out = rig.step(requests if i == 0 else ())
+            for c in CLAW_LEGS:
+                state = out.state(c)
+                if state.mode in _NO_GRIP:
+                    shown[c] = 0.0
+                if any(pull.claw == c for pull in out.pull_requests):   # a test runs
+                    shown[c] = max(shown[c], state.load_n)
+            for slip in out.slip_events:
+                if slip.cause is not SlipCause.FRICTION_RATIO:
+                    assert out.state(slip.claw).verified_holding_n == 0.0, slip
+                    shown[slip.claw] = 0.0
+            for c in CLAW_LEGS:
+                verified = out.state(c).verified_holding_n
+                assert verified <= shown[c] + 1e-9, (c, verified, shown[c], out.state(c))
+                assert verified <= rig.holding_n(c) + PARAMS.pull_tolerance_n, \
+                    (c, verified, rig.holding_n(c))
+        if event == 'dropout':
+            rig.freeze_wrench.discard(claw)
+            rig.freeze_joint.discard(claw)
 
 
 # --- a grip that is gone ----------------------------------------------------------------------

@@ -253,7 +253,8 @@ def test_a_clicked_point_then_start_samples_there(session):
     assert 'sampling_error' not in session, session.get('sampling_error')
     status = session['sampling']
     assert status['site_xy_m'] == pytest.approx(list(session['site']), abs=1e-3)
-    assert status['terrain_kind'] == 'rock', status   # the sampler's status says why
+    # The sampler's whole status says why, with its attempts' history.
+    assert status['terrain_kind'] == 'rock', json.dumps(status, indent=1, default=str)
     assert status['mass_g'] > 0.0
 
 

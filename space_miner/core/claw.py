@@ -21,16 +21,20 @@ Per claw, a grip state machine (:class:`ClawMode`); its transitions come from fe
     OPEN -grip-> CLOSING -squeeze >= contact-> CONTACT -at force-> GRIPPING
     GRIPPING -pull test passed-> HOLDING (verified)      any -release-> RELEASING -> OPEN
     GRIPPING/HOLDING -slip cue-> SLIPPING -regrasp, quiet, at force-> GRIPPING/HOLDING
-    SLIPPING on an overload alone (joint still, load steady) for slip_timeout_s -> HOLDING,
-        verified at the least overload it carried (the world ran the pull test)
+    SLIPPING on an overload alone (joint still, load steady) for slip_timeout_s -> back
+        to GRIPPING/HOLDING: the shear carried is no new slip cue, and the least pull-off
+        load held throughout (a pull test the world ran) may raise the verification
     cannot reach force, cannot release, too many slips -> FAILED (keeps its command)
     sensor stale or NaN -> UNKNOWN (keeps its last safe command) -> back where it was
     CLOSING/CONTACT/GRIPPING/HOLDING/SLIPPING -fingers at the end of the stroke->
         RELEASING (nothing between them: never seated, or the pad torn off; a
         ``grip_lost`` slip event), and it closes again only once its fingers are open
 
-Only a pull test (force feedback from the wrist) ever sets a verified holding force; a
-slip caps it at ``holding_safety_factor`` x the load at which the grip let go. A grip torn
+Only force feedback from the wrist ever sets a verified holding force (DESIGN.md section
+5): a pull test, at the least load it held, or an overload held without slipping, at the
+least pull-off load it held. A slip under work withdraws it until a test passes again; a
+pull test that slips leaves ``holding_safety_factor`` x the load it slipped at, before any
+new test (issue 20: not yet earned by a test). A grip torn
 off (by its pull test, or while slipping) is gripped again one regrasp step harder and
 its next test is no larger than ``holding_safety_factor`` x the load it tore at: it
 counts as verified (weak) only if that test holds. A running test follows a lower load
@@ -455,6 +459,8 @@ class _Claw:
     slip_anchor_m: float = 0.0
     slip_by_ratio: bool = False
     overload_min_n: float = 0.0   # least tangential overload held while slipping by ratio
+    overload_pull_min_n: float = 0.0  # least pull-off load (-z) held meanwhile
+    shear_shown_n: float = 0.0    # tangential load beyond friction this grip has carried
     regrasp_at_s: float = 0.0
     regrasps: int = 0
     last_slip_s: float = -math.inf
@@ -585,7 +591,7 @@ class ClawController:
                 claw.tear_cap_n = 0.0   # let go on purpose: the next foothold is a new grip
             if mode is not ClawMode.OPEN:
                 self._end_pull(claw)
-                claw.verified_n = 0.0
+                claw.verified_n = claw.shear_shown_n = 0.0
                 claw.weak = False
                 claw.reverify_n = claw.tested_n = 0.0
                 if claw.requested_n > 0.0:
@@ -886,13 +892,14 @@ class ClawController:
         return math.hypot(fx, fy) - self.params.friction_ratio_bound * max(fz, 0.0)
 
     def _ratio_exceeded(self, c: _Claw) -> bool:
-        """Tangential load beyond the friction bound on the normal plus the verified grip.
+        """Tangential load beyond the friction bound on the normal plus what the grip showed.
 
-        By more than ``pull_tolerance_n``, the band a test load counts as reached in: a grip
-        verified at the load it carries (a test, an overload held) is not overloaded by its
-        noise.
+        What it showed: its verified holding, or the shear it has carried without slipping
+        (an overload held). By more than ``pull_tolerance_n``, the band a test load counts
+        as reached in: a grip loaded at what it showed is not overloaded by its noise.
         """
-        return self._grip_shear_n(c) > c.verified_n + self.params.pull_tolerance_n
+        return self._grip_shear_n(c) > max(c.verified_n, c.shear_shown_n) + \
+            self.params.pull_tolerance_n
 
     def _on_slip(self, c: _Claw, t: float, cause: SlipCause, slips: list,
                  events: list) -> None:
@@ -931,8 +938,7 @@ class ClawController:
             self._enter_slipping(c, t, by_ratio=True)
             return
         c.weak = True
-        if c.verified_n > 0.0:
-            c.verified_n = min(c.verified_n, p.holding_safety_factor * load)
+        c.verified_n = 0.0   # the grip that was tested has moved: untested until tested again
         if self._regrasp(c, t, f'slip ({cause.value}) at {load:.1f} N', events):
             self._enter_slipping(c, t, by_ratio=False)
 
@@ -956,6 +962,7 @@ class ClawController:
         c.slip_quiet_since_s = t
         c.slip_anchor_m = c.position_m
         c.overload_min_n = self._grip_shear_n(c)
+        c.overload_pull_min_n = self._pull_off_n(c)
         c.cue_since_s = None
         self._set_mode(c, ClawMode.SLIPPING, t)
 
@@ -974,6 +981,7 @@ class ClawController:
             quiet = not self._ratio_exceeded(c)
             if not quiet:
                 c.overload_min_n = min(c.overload_min_n, self._grip_shear_n(c))
+            c.overload_pull_min_n = min(c.overload_pull_min_n, self._pull_off_n(c))
         else:
             moving = abs(c.position_m - c.slip_anchor_m) > 0.5 * p.slip_displacement_m
             if moving:
@@ -1001,19 +1009,30 @@ class ClawController:
                 self._fail(c, t, f'still slipping after {p.slip_timeout_s:g} s', events)
 
     def _overload_held(self, c: _Claw, t: float, events: list) -> None:
-        """End an overload that never moved the grip: force feedback has shown it holds.
+        """End an overload that never moved the grip: it carries that shear, and no more.
 
         A tangential load beyond friction and the verified grip, carried for
-        ``slip_timeout_s`` with the joint still and the load steady, is a pull test the
-        world ran: the grip holds at least the least overload carried, and that is what it
-        is verified for (never less than before). A real slip opens the joint or drops the
-        load and is handled as one.
+        ``slip_timeout_s`` with the joint still and the load steady, was no slip: the least
+        overload carried becomes shear the grip has shown, so the same load is no new slip
+        cue. Shear says little of what the grip holds: friction under a pad pressed on the
+        ground carries it too, and the never-detach rule counts the holding against a pull
+        off. So the verification is raised only to the least pull-off load (``-z`` at the
+        wrist) held throughout, a pull test the world ran for longer than ``pull_hold_s``,
+        measured like one; never lowered. A real slip opens the joint or drops the load and
+        is handled as one.
         """
-        c.verified_n = max(c.verified_n, c.overload_min_n)
+        c.shear_shown_n = max(c.shear_shown_n, c.overload_min_n)
+        c.verified_n = max(c.verified_n, c.overload_pull_min_n)
         self._end_slip(c, t)
         events.append((DIAG_OK, f'claw_controller: {c.name}',
                        f'overload held {self.params.slip_timeout_s:g} s without slipping: '
-                       f'verified {c.verified_n:.1f} N'))
+                       f'{c.shear_shown_n:.1f} N of shear and {c.overload_pull_min_n:.1f} N '
+                       f'of pull-off carried, verified {c.verified_n:.1f} N'))
+
+    @staticmethod
+    def _pull_off_n(c: _Claw) -> float:
+        """Load pulling the claw off the ground (``-z`` at the wrist, 0 when pressed) [N]."""
+        return max(-c.force_n[2], 0.0)
 
     def _end_slip(self, c: _Claw, t: float) -> None:
         """Leave SLIPPING: the grip is where the joint is now, the load as it is now."""
@@ -1037,7 +1056,7 @@ class ClawController:
     def _release_empty(self, c: _Claw, t: float) -> None:
         """Open a claw that holds nothing: no test, no verification; it opens fully first."""
         self._end_pull(c)
-        c.verified_n = 0.0
+        c.verified_n = c.shear_shown_n = 0.0
         c.reverify_n = c.tested_n = 0.0
         c.requested_n = c.boost_n = c.target_n = 0.0
         c.emptied = True
@@ -1183,7 +1202,7 @@ class ClawController:
         c.ref_n = c.ref_seen_n = max(c.squeeze_n, 0.0)
         c.integral_n = 0.0
         c.low_since_s = None
-        c.verified_n = 0.0
+        c.verified_n = c.shear_shown_n = 0.0
         c.weak = False
         c.pull_retries = 0
         c.reverify_n = c.tested_n = 0.0
