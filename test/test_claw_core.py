@@ -131,6 +131,17 @@ class Rig:
         self.run(settle_s, [ClawRequest.grip(claw, target_n)])
         return self.out.state(claw)
 
+    def grip_verified(self, claw: str, target_n: float, pull_n: float) -> float:
+        """Grip, run a pull test of ``pull_n`` [N] for 1.5 s, then the gait's unload grace.
+
+        Returns the verified holding [N] the test left (0 if it did not pass).
+        """
+        self.grip(claw, target_n)
+        self.run(1.5, [ClawRequest.verify(claw, pull_n)])
+        verified_n = self.out.state(claw).verified_holding_n
+        self.run(self.ctl.params.unload_grace_s)
+        return verified_n
+
 
 # --- the actuator plant -----------------------------------------------------------------------
 
@@ -512,11 +523,8 @@ def test_controller_is_deterministic():
 def test_tangential_load_beyond_friction_and_verified_grip_is_a_slip(
         press_n, tangential_n, overload):
     rig = Rig(14)
-    rig.grip('c1', 100.0)
-    rig.run(1.5, [ClawRequest.verify('c1', 40.0)])
-    verified_n = rig.out.state('c1').verified_holding_n
+    verified_n = rig.grip_verified('c1', 100.0, 40.0)
     assert 38.0 <= verified_n <= 40.5
-    rig.run(PARAMS.unload_grace_s)
     events = []
     for _ in range(int(1.0 / DT_S)):   # load the leg at 100 N/s
         rig.press_n['c1'] = min(rig.press_n['c1'] + 100.0 * DT_S, press_n)
@@ -542,11 +550,8 @@ def test_an_overload_carried_without_slipping_keeps_the_grip_and_its_verificatio
     # pull test: the verification stays what the test showed, and the overload, once held,
     # is no new slip cue.
     rig = Rig(14)
-    rig.grip('c1', 100.0)
-    rig.run(1.5, [ClawRequest.verify('c1', 40.0)])
-    tested = rig.out.state('c1').verified_holding_n
+    tested = rig.grip_verified('c1', 100.0, 40.0)
     assert 38.0 - 1e-9 <= tested < 41.0
-    rig.run(PARAMS.unload_grace_s)
     slips, modes = [], set()
     for _ in range(int((2.0 * PARAMS.slip_timeout_s + 1.0) / DT_S)):
         rig.tangential_n['c1'] = min(rig.tangential_n['c1'] + 100.0 * DT_S, 60.0)
@@ -571,11 +576,8 @@ def test_an_overload_that_pulls_the_claw_off_verifies_the_pull_off_it_held():
     # ground for longer than a pull test holds its load. The least pull-off load held is
     # what the world tested, and only that raises the verification.
     rig = Rig(14)
-    rig.grip('c1', 100.0)
-    rig.run(1.5, [ClawRequest.verify('c1', 20.0)])
-    tested = rig.out.state('c1').verified_holding_n
+    tested = rig.grip_verified('c1', 100.0, 20.0)
     assert 18.0 - 1e-9 <= tested < 21.0
-    rig.run(PARAMS.unload_grace_s)
     rig.press_n['c1'] = -35.0               # a 35 N pull off the ground ...
     rig.tangential_n['c1'] = 60.0           # ... and 60 N of shear
     rig.run(2.0 * PARAMS.slip_timeout_s + 1.0)
@@ -587,10 +589,7 @@ def test_an_overload_that_pulls_the_claw_off_verifies_the_pull_off_it_held():
 
 def test_a_slip_under_work_withdraws_the_verification_until_a_test_passes():
     rig = Rig(6, grip_fraction=0.5)
-    rig.grip('c3', 100.0)
-    rig.run(1.5, [ClawRequest.verify('c3', 30.0)])
-    assert rig.out.state('c3').is_verified
-    rig.run(PARAMS.unload_grace_s)
+    assert rig.grip_verified('c3', 100.0, 30.0) > 0.0
     rig.external_n['c3'] = 55.0             # above the 50 N held: it slips, then the
     outs = rig.run(2.0)                     # regrasp at 130 N holds it
     slipped = [i for i, o in enumerate(outs) if o.slip_events]
