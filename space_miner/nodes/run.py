@@ -64,7 +64,7 @@ def run_nodes(factories: Sequence[Callable[[], Node]], args: list | None = None)
     interrupt = _Interrupt()
     signal.signal(signal.SIGINT, interrupt)  # before rclpy.init(), which chains to it
     rclpy.init(args=args)
-    if hasattr(signal, 'SIGTERM'):
+    if hasattr(faulthandler, 'register'):   # not on Windows
         faulthandler.register(signal.SIGTERM, all_threads=True, chain=True)
     nodes = []
     try:
