@@ -18,7 +18,7 @@ from scipy.stats import chi2
 from transforms3d import euler, quaternions
 
 from space_miner.core.estimation import (
-    GATED, HealthStatus, ImuSample, INPUTS, load_estimator_params,
+    fuse_legs_and_wheels, GATED, HealthStatus, ImuSample, INPUTS, load_estimator_params,
     parse_estimator_params, quat_log, StateEstimator)
 from space_miner.core.kinematics import RobotKinematics
 from space_miner.core.robot import ConfigError, load_robot_config
@@ -785,3 +785,38 @@ def test_no_anchor_and_no_wheel_odometry_is_degraded():
         assert est.update_joints(t + 0.002 * k, sensors.legs(q), {})
     health = est.health()
     assert health.anchors == () and health.status is HealthStatus.DEGRADED
+
+
+# --- walking stance ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize('settle_s, moved_max_m, moved_min_m',
+                         [(None, 0.0003, None), (0.0, None, 0.001)])
+def test_a_walking_leg_is_a_fixed_point_only_once_it_has_touched_down(settle_s, moved_max_m,
+                                                                      moved_min_m):
+    """The body stands still on three claw legs entering their walking stance together;
+    c1's foot is still coming down for 80 ms (its femur 0.03 rad off, closing linearly).
+    With the default ``stance_settle_s`` no leg is used before it has settled and the
+    estimate stays put; used at once (0 s), c1's touchdown reads as the body moving."""
+    params = PARAMS if settle_s is None else dataclasses.replace(PARAMS, stance_settle_s=settle_s)
+    est = StateEstimator(params, ROBOT)
+    start = np.array([0.0, 0.0, BODY_Z0])
+    est.reset(start, (1.0, 0.0, 0.0, 0.0), t_s=0.0)
+    stance = tuple(CLAW_LEGS)
+    moved = 0.0
+    for i in range(101):
+        t = i / 200.0
+        q = np.tile(STANCE, len(LEG_ORDER))
+        q[3 * LEG_ORDER.index('c1') + 1] += 0.03 * max(0.0, 1.0 - t / 0.08)
+        assert est.update_imu(ImuSample(t, None, np.zeros(3), np.zeros(3)))
+        joints_ok, wheels_ok = fuse_legs_and_wheels(est, t, q, np.zeros(len(LEG_JOINTS)),
+                                                    np.zeros(3), {c: True for c in CLAW_LEGS},
+                                                    'walk', stance)
+        assert joints_ok and wheels_ok
+        moved = max(moved, float(np.linalg.norm(est.p - start)))
+    print(f'stance_settle_s {params.stance_settle_s:g} s: the estimate moved '
+          f'{1000 * moved:.2f} mm')
+    if moved_max_m is not None:
+        assert moved <= moved_max_m
+        assert sum(est.anchor_active) == 3   # every leg is used once settled
+    if moved_min_m is not None:
+        assert moved >= moved_min_m

@@ -107,6 +107,7 @@ PARAM_SPECS: Mapping[str, tuple] = {
     'foot_position_noise_std_m': (float, 1e-6, 1.0, 'foot point model error [m]'),
     'anchor_gate_chi2': (float, 0.1, 1e6, 'gate of an anchor (3 dof)'),
     'reanchor_delay_s': (float, 0.0, 60.0, 'wait before re-anchoring a dropped claw [s]'),
+    'stance_settle_s': (float, 0.0, 10.0, 'a walking stance leg is used after this [s]'),
     'min_anchors': (int, 0, 3, 'fewer anchors and no wheel odometry: degraded'),
     'wheel_speed_noise_std_rad_s': (float, 0.0, 100.0, 'wheel speed noise [rad/s]'),
     'wheel_rolling_slip_std_m_s': (float, 1e-6, 10.0, 'rolling slip std [m/s]'),
@@ -156,6 +157,7 @@ class EstimatorParams:
     foot_position_noise_std_m: float
     anchor_gate_chi2: float
     reanchor_delay_s: float
+    stance_settle_s: float
     min_anchors: int
     wheel_speed_noise_std_rad_s: float
     wheel_rolling_slip_std_m_s: float
@@ -430,6 +432,7 @@ class StateEstimator:
         self._q_diag = np.zeros(_N)
         self._rot_key = None         # quaternion bytes of the cached rotation matrix
         self._rot = None
+        self._stance_since: dict = {}  # walking leg -> when it entered its stance [s]
 
     def _rotation(self) -> np.ndarray:
         """Rotation matrix of ``self.q`` (cached while ``q`` is unchanged; do not modify)."""
@@ -654,6 +657,20 @@ class StateEstimator:
                             f'by {math.degrees(float(np.linalg.norm(y))):.2f} deg')
             return
         self._correct(H, y, R)
+
+    def settled_stance(self, t_s: float, walking_stance: Sequence[str]) -> tuple:
+        """Return the legs of ``walking_stance`` that have stood in it ``stance_settle_s``.
+
+        A walking leg enters its stance phase by the gait's schedule before its foot has
+        come to rest: for about a tenth of a second it is still touching down (on the Moon
+        in the simulator a tyre sinks 6 mm and moves 6 mm forward in that time). Taken as a
+        fixed point then, it reads as the body rising and pitching; so a stance leg is used
+        only once it has settled, ``t_s`` [s] having come that long after it entered.
+        """
+        since = {leg: self._stance_since.get(leg, t_s) for leg in walking_stance}
+        self._stance_since = since
+        return tuple(leg for leg, t0 in since.items()
+                     if t_s - t0 >= self.params.stance_settle_s)
 
     def _update_level(self, acc: np.ndarray) -> None:
         pr = self.params
@@ -1052,17 +1069,22 @@ def fuse_legs_and_wheels(estimator: StateEstimator, t_s: float, q_legs_rad: Sequ
     The leg joints go in with the claws that may anchor (``anchored``); the wheels while
     the gait rolls (all three on the ground) and while it walks (a wheel leg in its stance
     phase, listed in ``walking_stance``, stands still on the ground, which wheel odometry
-    measures as well as a rolling one). Returns (joints accepted, wheels accepted or
+    measures as well as a rolling one). A leg of ``walking_stance`` is used, as an anchor
+    or a wheel, only once it has stood ``stance_settle_s`` in it
+    (:meth:`StateEstimator.settled_stance`). Returns (joints accepted, wheels accepted or
     not used).
     """
+    settled = set(estimator.settled_stance(t_s, walking_stance))
+    if walking_stance:
+        anchored = {c: bool(on) and (c not in walking_stance or c in settled)
+                    for c, on in anchored.items()}
     joints_ok = estimator.update_joints(t_s, q_legs_rad, anchored)
     wheels_ok = True
     if gait_mode == 'roll':
         wheels_ok = estimator.update_wheels(t_s, wheel_speeds_rad_s, None, q_legs_rad,
                                             qd_legs_rad_s)
     elif walking_stance:
-        stance = set(walking_stance)
         wheels_ok = estimator.update_wheels(t_s, wheel_speeds_rad_s,
-                                            {w: w in stance for w in WHEEL_LEGS}, q_legs_rad,
+                                            {w: w in settled for w in WHEEL_LEGS}, q_legs_rad,
                                             qd_legs_rad_s)
     return joints_ok, wheels_ok
