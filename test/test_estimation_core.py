@@ -820,3 +820,46 @@ def test_a_walking_leg_is_a_fixed_point_only_once_it_has_touched_down(settle_s, 
         assert sum(est.anchor_active) == 3   # every leg is used once settled
     if moved_min_m is not None:
         assert moved >= moved_min_m
+
+
+# --- the accelerometer driving the velocity ----------------------------------------------------
+
+@pytest.mark.parametrize('gravity_m_s2, levels', [(1.62, True), (1e-4, False)])
+def test_a_swaying_body_is_levelled_where_gravity_is_strong(gravity_m_s2, levels):
+    """Standing on its three claws (anchored), the body sways: 2 cm at 1 Hz fore and aft,
+    1 cm sideways, 5 mm up and down (0.8 m/s^2 at most, half the Moon's gravity, so no
+    accelerometer sample is a measure of "up"), and started 2 deg off in pitch. On the Moon
+    the accelerometer, driving the velocity the legs contradict, levels it; on Bennu
+    nothing can, and nothing pretends to."""
+    params = dataclasses.replace(PARAMS, gravity_m_s2=gravity_m_s2,
+                                 initial_orientation_std_rad=0.05)
+    body = Body(0.0, [0.02, 0.01, 0.005], [1.0, 1.3, 0.7], [0.01, 0.01, 0.0], [3.0, 4.0, 5.0],
+                BODY_Z0)
+    feet = {c: body.position(0.0) + body.rotation(0.0) @ CLAW_FOOT0[c] for c in CLAW_LEGS}
+    rng = np.random.default_rng(73)
+    est = StateEstimator(params, ROBOT)
+    est.reset(body.position(0.0), quaternions.qmult(body.quat(0.0), _quat_exp(
+        [0.0, -math.radians(2.0), 0.0])), t_s=0.0)
+    g_world = np.array([0.0, 0.0, gravity_m_s2])
+    for i in range(2501):
+        t = i / 250.0
+        rot, p = body.rotation(t), body.position(t)
+        if i % 5 in (0, 2):   # the IMU at 100 Hz + 100 Hz offset: 200 Hz on average
+            acc_world = -body.pos_amp * body.pos_w ** 2 * np.sin(body.pos_w * t)
+            force = rot.T @ (acc_world + g_world) \
+                + rng.normal(0.0, ROBOT.imu.accel_noise_std_m_s2, 3)
+            gyro = body.omega_body(t) + rng.normal(0.0, PARAMS.gyro_noise_std_rad_s, 3)
+            assert est.update_imu(ImuSample(t, None, gyro, force))
+        q = np.tile(STANCE, len(LEG_ORDER))
+        for c in CLAW_LEGS:
+            result = KIN.legs[c].ik(rot.T @ (feet[c] - p))
+            assert result.ok, (t, c, result.reason)
+            q[3 * LEG_ORDER.index(c):3 * LEG_ORDER.index(c) + 3] = result.q
+        q += rng.normal(0.0, PARAMS.joint_position_noise_std_rad, q.size)
+        assert est.update_joints(t, q, {c: True for c in CLAW_LEGS})
+    tilt_deg = math.degrees(float(np.linalg.norm(pose_error(est, body, t)[1][:2])))
+    print(f'g = {gravity_m_s2:g} m/s^2, swaying: tilt error after 10 s {tilt_deg:.3f} deg')
+    if levels:
+        assert tilt_deg < 0.3
+    else:
+        assert tilt_deg > 1.5

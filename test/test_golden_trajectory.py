@@ -27,7 +27,7 @@ SMOOTH = TerrainSummary(TerrainClass.SMOOTH, TerrainClass.SMOOTH, 0.0)
 #: sha256 of each run's sampled states (see the module docstring).
 GOLDEN = {
     'crawl_bennu': 'ffc761a3f4a7fb33da21cadb56dd922f4b5d26d3f09abf34a6ee1d343591a8f9',
-    'roll_moon': '7c15c7c3338df134b0f710707b7fe4674485d43bdd379f5b9aa95caf647c2638',
+    'roll_moon': '8b8a9e05b0923cb445ba0acf7996a5414522dc9e82a55822eb93c64b7817e8ad',
     'stack_default': '3294ac27210d1800fdba95d3a67e73d10ca96e63b18fa20656b41b4ae94b6589',
 }
 

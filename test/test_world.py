@@ -484,3 +484,22 @@ def test_a_claw_on_a_boulder_holds_at_the_rubble_fraction():
     assert on_boulders[0].holding_force_n == pytest.approx(fraction * 150.0)
     others = [t for t in world.grip_truth().values() if t.touching == 'smooth']
     assert all(t.holding_force_n == pytest.approx(0.2 * 150.0) for t in others)
+
+
+def test_the_imu_reports_the_mean_specific_force_since_its_previous_sample():
+    """The accelerometer averages over the physics steps between its samples (a MEMS IMU's
+    decimation filter): the contacts' chatter at the physics rate does not alias into its
+    200 Hz samples. A reading without an IMU sample has none and does not end the mean."""
+    world = World(scenario('moon', 'smooth'))
+    world.apply_commands(wheel_v3=[3.0, -2.0, 1.0])   # the body rocks on its wheels
+    world.step(50)
+    world.read_sensors()                                  # the mean starts here
+    raw = []
+    for _ in range(5):
+        world.step(1)
+        raw.append(world.data.sensor('imu_accel').data.copy())
+        assert world.read_sensors(imu=False).imu is None
+    sample = world.read_sensors(imu=True).imu
+    noise = 5.0 * world.robot.imu.accel_noise_std_m_s2
+    np.testing.assert_allclose(sample.accel_m_s2, np.mean(raw, axis=0), atol=noise)
+    assert np.max(np.abs(np.asarray(raw) - np.mean(raw, axis=0))) > 10.0 * noise

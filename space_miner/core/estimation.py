@@ -19,8 +19,10 @@ Fusion:
 * IMU: the gyro drives the prediction (zero-order hold of the last sample); the IMU's own
   orientation, when it gives one, is fused relative to its first sample after a reset (the
   IMU's reference frame is unknown in odom: its alignment is taken from that sample and
-  carried in the state with its uncertainty, and may drift slowly); the
-  accelerometer levels only where the local gravity is strong enough (parameters).
+  carried in the state with its uncertainty, and may drift slowly). The accelerometer is
+  used only where the local gravity is strong enough (``level_min_gravity_m_s2``): there
+  it drives the velocity (``v' = R f - g z``, so that a tilted estimate shows as velocity
+  the legs and wheels contradict) and a sample whose magnitude is g levels directly.
 * Leg kinematics: when a claw is reported gripped its foot point is added to the state with
   the covariance of the current pose (state augmentation, so anchoring adds no information);
   afterwards the foot point measured by the joint encoders, ``R^T (a_c - p)``, is an update.
@@ -102,6 +104,9 @@ PARAM_SPECS: Mapping[str, tuple] = {
     'level_gate_chi2': (float, 0.1, 1e6, 'gate of the levelling (3 dof)'),
     'accel_random_walk_m_s2_sqrt_s': (float, 1e-6, 100.0,
                                       'velocity random walk [m/s^2/sqrt(Hz)]'),
+    'inertial_accel_noise_m_s2_sqrt_s': (float, 1e-6, 100.0,
+                                         'velocity random walk, accelerometer-driven '
+                                         '[m/s^2/sqrt(Hz)]'),
     'anchor_random_walk_m_sqrt_s': (float, 0.0, 1.0, 'anchor random walk [m/sqrt(s)]'),
     'joint_position_noise_std_rad': (float, 0.0, 1.0, 'joint encoder noise [rad]'),
     'foot_position_noise_std_m': (float, 1e-6, 1.0, 'foot point model error [m]'),
@@ -109,6 +114,8 @@ PARAM_SPECS: Mapping[str, tuple] = {
     'reanchor_delay_s': (float, 0.0, 60.0, 'wait before re-anchoring a dropped claw [s]'),
     'stance_settle_s': (float, 0.0, 10.0, 'a walking stance leg is used after this [s]'),
     'min_anchors': (int, 0, 3, 'fewer anchors and no wheel odometry: degraded'),
+    'wheel_rolling_radius_fraction': (float, 0.5, 1.0,
+                                      'radius a loaded tyre rolls on / its radius'),
     'wheel_speed_noise_std_rad_s': (float, 0.0, 100.0, 'wheel speed noise [rad/s]'),
     'wheel_rolling_slip_std_m_s': (float, 1e-6, 10.0, 'rolling slip std [m/s]'),
     'wheel_lateral_std_m_s': (float, 1e-6, 10.0, 'side slip std [m/s]'),
@@ -152,6 +159,7 @@ class EstimatorParams:
     level_std_rad: float
     level_gate_chi2: float
     accel_random_walk_m_s2_sqrt_s: float
+    inertial_accel_noise_m_s2_sqrt_s: float
     anchor_random_walk_m_sqrt_s: float
     joint_position_noise_std_rad: float
     foot_position_noise_std_m: float
@@ -159,6 +167,7 @@ class EstimatorParams:
     reanchor_delay_s: float
     stance_settle_s: float
     min_anchors: int
+    wheel_rolling_radius_fraction: float
     wheel_speed_noise_std_rad_s: float
     wheel_rolling_slip_std_m_s: float
     wheel_lateral_std_m_s: float
@@ -382,7 +391,8 @@ class StateEstimator:
         self.params = params
         self.robot = robot_cfg
         self.legs = {leg: LegKinematics(robot_cfg, leg) for leg in LEG_ORDER}
-        self.wheel_radius_m = robot_cfg.wheel.radius_m
+        # the radius the loaded tyre rolls on (it sinks into the ground a little)
+        self.wheel_radius_m = robot_cfg.wheel.radius_m * params.wheel_rolling_radius_fraction
         self._leg_slices = {leg: slice(3 * i, 3 * i + 3) for i, leg in enumerate(LEG_ORDER)}
         self._rejected = {k: 0 for k in INPUTS}
         self._gated = {k: 0 for k in GATED}
@@ -426,6 +436,7 @@ class StateEstimator:
         self._last_accept = {k: None for k in INPUTS}
         self._gyro = None            # last gyro sample [rad/s]
         self._gyro_t = None
+        self._accel = None           # last accelerometer sample (specific force) [m/s^2]
         self._imu_ref = None         # odom <- IMU reference frame, from the first orientation
         self._q_legs = None          # last finite leg joint angles, LEG_JOINTS order
         self._last_wheel_ok_t = None
@@ -526,8 +537,18 @@ class StateEstimator:
         pr = self.params
         fresh = self._gyro_fresh()
         omega = self._gyro - self.b if fresh else np.zeros(3)
-        # nominal state
-        self.p = self.p + self.v * dt
+        # nominal state: where gravity levels, the accelerometer drives the velocity
+        # (f: the specific force in base_link, held since its sample like the gyro's)
+        inertial = fresh and self._accel is not None and self._levels()
+        if inertial:
+            rot = self._rotation()
+            rot_skew_f = rot @ _skew(self._accel)
+            acc = rot @ self._accel
+            acc[2] -= pr.gravity_m_s2
+            self.p = self.p + self.v * dt + 0.5 * dt * dt * acc
+            self.v = self.v + acc * dt
+        else:
+            self.p = self.p + self.v * dt
         self.q = quaternions.qmult(self.q, _quat_exp(omega * dt))
         self.q /= math.sqrt(float(self.q @ self.q))
         # error state: F on the core rows/columns, identity on the anchors
@@ -538,11 +559,15 @@ class StateEstimator:
             F[_TH, _TH] = axangles.axangle2mat(omega, -angle)
         if fresh:
             F[3, 9] = F[4, 10] = F[5, 11] = -dt
+        if inertial:
+            F[_V, _TH] = -rot_skew_f * dt
+            F[_P, _TH] = -0.5 * dt * dt * rot_skew_f
         P = self.P
         P[:_CORE, :] = F @ P[:_CORE, :]
         P[:, :_CORE] = P[:, :_CORE] @ F.T
         # process noise: diagonal, plus the position-velocity cross terms
-        qa = pr.accel_random_walk_m_s2_sqrt_s ** 2
+        qa = (pr.inertial_accel_noise_m_s2_sqrt_s if inertial
+              else pr.accel_random_walk_m_s2_sqrt_s) ** 2
         qth = (pr.gyro_noise_std_rad_s ** 2 / pr.imu_rate_hz if fresh
                else pr.gyro_missing_std_rad_s_sqrt_s ** 2)
         diag = self._q_diag
@@ -629,6 +654,7 @@ class StateEstimator:
         self._commit('imu', t)
         self._gyro = gyro
         self._gyro_t = t
+        self._accel = acc
         if quat is not None and self.params.use_imu_orientation:
             self._update_imu_orientation(quat / np.linalg.norm(quat))
         self._update_level(acc)
@@ -672,9 +698,14 @@ class StateEstimator:
         return tuple(leg for leg, t0 in since.items()
                      if t_s - t0 >= self.params.stance_settle_s)
 
+    def _levels(self) -> bool:
+        """Whether gravity is strong enough here to level with (``level_min_gravity_m_s2``)."""
+        pr = self.params
+        return pr.gravity_m_s2 >= pr.level_min_gravity_m_s2 and pr.gravity_m_s2 > 0.0
+
     def _update_level(self, acc: np.ndarray) -> None:
         pr = self.params
-        if pr.gravity_m_s2 < pr.level_min_gravity_m_s2 or pr.gravity_m_s2 <= 0.0:
+        if not self._levels():
             return
         norm = float(np.linalg.norm(acc))
         if abs(norm - pr.gravity_m_s2) > pr.level_static_tolerance_m_s2 or norm <= 0.0:

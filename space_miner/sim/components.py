@@ -127,6 +127,7 @@ class EstimatorComponent:
     """
 
     name = 'state_estimator'
+    reads_imu = True   # the IMU gives a sample at each of its steps (World.read_sensors)
 
     def __init__(self, start_xyz_m: Sequence[float], start_quat_wxyz: Sequence[float],
                  gravity_m_s2: float, robot_cfg: RobotConfig | None = None,

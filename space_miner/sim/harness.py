@@ -107,7 +107,10 @@ class Component(Protocol):
     """A core component wrapped for the harness: stepped every ``period_s`` seconds.
 
     A component that reads depth images also has ``wants_depth(t_s, bus) -> bool``: asked
-    when the camera has a frame, before it is rendered.
+    when the camera has a frame, before it is rendered. One that reads the IMU has
+    ``reads_imu = True``: the IMU gives a sample (``bus.sensors.imu``) only on its steps,
+    the mean of its accelerometer over the time since its previous one (the IMU's rate is
+    its reader's, as on the live graph); on other steps ``bus.sensors.imu`` is None.
     """
 
     name: str
@@ -209,7 +212,8 @@ class Harness:
                     image, k = world.render_depth()
                     bus.depth = None if image is None else (image, k, t)
             if due:
-                bus.sensors = world.read_sensors()
+                bus.sensors = world.read_sensors(
+                    imu=any(getattr(c, 'reads_imu', False) for c in due))
                 for comp in due:
                     comp.step(t, bus)
                     next_due[comp.name] += comp.period_s

@@ -324,13 +324,10 @@ class SimNode(Node):
                     for c, g in world.grip_truth().items()}, world.external_load_n())
             t = world.time_s
             self.record.on_time(t)
-            sensors = None
-            for name, rate in streams.items():
-                if t + 1e-9 < due[name]:
-                    continue
-                due[name] = max(due[name] + 1.0 / rate, t)
-                if sensors is None:
-                    sensors = world.read_sensors()
+            now = [name for name in streams if t + 1e-9 >= due[name]]
+            sensors = world.read_sensors(imu='imu' in now) if now else None
+            for name in now:
+                due[name] = max(due[name] + 1.0 / streams[name], t)
                 self._publish(name, world, sensors, t)
             if not paused:
                 self._wait_for_stack(t)
