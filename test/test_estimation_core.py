@@ -863,3 +863,20 @@ def test_a_swaying_body_is_levelled_where_gravity_is_strong(gravity_m_s2, levels
         assert tilt_deg < 0.3
     else:
         assert tilt_deg > 1.5
+
+
+# --- standing wheels ---------------------------------------------------------------------------
+
+def test_a_standing_wheel_is_trusted_less_than_a_rolling_one():
+    """A wheel standing as a walking foot creeps (10-15 mm over a stance in the simulator):
+    its update leaves the velocity less certain than a rolling wheel's, by its own noise."""
+    est = _warm_filter()[0]
+    t = est.t_s + 0.005
+    after = {}
+    for standing in (False, True):
+        e = copy.deepcopy(est)
+        assert e.update_wheels(t, np.zeros(3), {w: True for w in WHEEL_LEGS}, standing=standing)
+        after[standing] = float(np.trace(e.error_covariance()[6:9, 6:9]))
+    print(f'velocity variance after one update: rolling {after[False]:.3g}, standing '
+          f'{after[True]:.3g} m^2/s^2')
+    assert after[True] > 2.0 * after[False]

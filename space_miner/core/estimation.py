@@ -120,6 +120,10 @@ PARAM_SPECS: Mapping[str, tuple] = {
     'wheel_rolling_slip_std_m_s': (float, 1e-6, 10.0, 'rolling slip std [m/s]'),
     'wheel_lateral_std_m_s': (float, 1e-6, 10.0, 'side slip std [m/s]'),
     'wheel_vertical_std_m_s': (float, 1e-6, 10.0, 'vertical velocity std [m/s]'),
+    'stance_wheel_rolling_std_m_s': (float, 1e-6, 10.0,
+                                     'a standing wheel\'s creep along its rolling [m/s]'),
+    'stance_wheel_vertical_std_m_s': (float, 1e-6, 10.0,
+                                      'a standing wheel\'s creep along base_link z [m/s]'),
     'wheel_gate_chi2': (float, 0.1, 1e6, 'gate of a wheel (3 dof)'),
 }
 
@@ -172,6 +176,8 @@ class EstimatorParams:
     wheel_rolling_slip_std_m_s: float
     wheel_lateral_std_m_s: float
     wheel_vertical_std_m_s: float
+    stance_wheel_rolling_std_m_s: float
+    stance_wheel_vertical_std_m_s: float
     wheel_gate_chi2: float
 
 
@@ -910,7 +916,8 @@ class StateEstimator:
     def update_wheels(self, t_s: float, wheel_speeds_rad_s: Mapping[str, float] | Sequence[float],
                       contact: Mapping[str, bool] | None = None,
                       q: Mapping[str, float] | Sequence[float] | None = None,
-                      qd: Mapping[str, float] | Sequence[float] | None = None) -> bool:
+                      qd: Mapping[str, float] | Sequence[float] | None = None,
+                      standing: bool = False) -> bool:
         """Fuse wheel odometry at ``t_s`` [s]: wheel speeds [rad/s] (name or WHEEL_JOINTS order).
 
         Call it while the wheels drive the robot (``roll``). ``contact``: wheel leg -> on the
@@ -919,7 +926,9 @@ class StateEstimator:
         velocities [rad/s] in the same form (from /joint_states), so that steering and leg
         motion are not taken for body motion (default: the legs are still). Each wheel's
         centre velocity over the ground, in base_link, is measured: wheel speed x radius
-        along its rolling direction, zero along its axle and along base_link z. A wheel that
+        along its rolling direction, zero along its axle and along base_link z. ``standing``:
+        the wheels stand as walking feet, which creep (``stance_wheel_*_std_m_s``) where a
+        rolling wheel slips little. A wheel that
         fails its gate (a stall) is refused and counted in ``gated``. Returns False when the
         input is refused.
         """
@@ -959,9 +968,11 @@ class StateEstimator:
         if not used:
             return True
         pr = self.params
-        var_roll = (self.wheel_radius_m * pr.wheel_speed_noise_std_rad_s) ** 2 \
-            + pr.wheel_rolling_slip_std_m_s ** 2
-        R = np.diag([var_roll, pr.wheel_lateral_std_m_s ** 2, pr.wheel_vertical_std_m_s ** 2])
+        slip, vertical = ((pr.stance_wheel_rolling_std_m_s, pr.stance_wheel_vertical_std_m_s)
+                          if standing else
+                          (pr.wheel_rolling_slip_std_m_s, pr.wheel_vertical_std_m_s))
+        var_roll = (self.wheel_radius_m * pr.wheel_speed_noise_std_rad_s) ** 2 + slip ** 2
+        R = np.diag([var_roll, pr.wheel_lateral_std_m_s ** 2, vertical ** 2])
         gate = pr.wheel_gate_chi2
         # Sequential updates, the most consistent wheel first: the others are then judged
         # against a velocity the good wheels have already pinned, so one stalled wheel of
@@ -1117,5 +1128,5 @@ def fuse_legs_and_wheels(estimator: StateEstimator, t_s: float, q_legs_rad: Sequ
     elif walking_stance:
         wheels_ok = estimator.update_wheels(t_s, wheel_speeds_rad_s,
                                             {w: w in settled for w in WHEEL_LEGS}, q_legs_rad,
-                                            qd_legs_rad_s)
+                                            qd_legs_rad_s, standing=True)
     return joints_ok, wheels_ok
