@@ -822,6 +822,22 @@ def test_a_walking_leg_is_a_fixed_point_only_once_it_has_touched_down(settle_s, 
         assert moved >= moved_min_m
 
 
+def test_a_gripped_claw_stays_anchored_when_the_robot_stands_on_its_feet():
+    """Three gripped claws hold the standing body (anchored); then the gait lists every leg
+    as standing (the anchor stage): the anchors are kept, not dropped to wait out a
+    touchdown that never happened."""
+    est = StateEstimator(PARAMS, ROBOT)
+    est.reset(np.array([0.0, 0.0, BODY_Z0]), (1.0, 0.0, 0.0, 0.0), t_s=0.0)
+    q = np.tile(STANCE, len(LEG_ORDER))
+    for i in range(81):
+        t = i / 200.0
+        stance = tuple(LEG_ORDER) if t >= 0.2 else ()
+        assert est.update_imu(ImuSample(t, None, np.zeros(3), np.zeros(3)))
+        assert all(fuse_legs_and_wheels(est, t, q, np.zeros(len(LEG_JOINTS)), np.zeros(3),
+                                        {c: True for c in CLAW_LEGS}, 'anchor', stance))
+        assert all(est.anchor_active), t
+
+
 # --- the accelerometer driving the velocity ----------------------------------------------------
 
 @pytest.mark.parametrize('gravity_m_s2, levels', [(1.62, True), (1e-4, False)])

@@ -1111,14 +1111,17 @@ def fuse_legs_and_wheels(estimator: StateEstimator, t_s: float, q_legs_rad: Sequ
     The leg joints go in with the claws that may anchor (``anchored``); the wheels while
     the gait rolls (all three on the ground) and while it walks (a wheel leg in its stance
     phase, listed in ``walking_stance``, stands still on the ground, which wheel odometry
-    measures as well as a rolling one). A leg of ``walking_stance`` is used, as an anchor
-    or a wheel, only once it has stood ``stance_settle_s`` in it
-    (:meth:`StateEstimator.settled_stance`). Returns (joints accepted, wheels accepted or
-    not used).
+    measures as well as a rolling one). A leg of ``walking_stance`` starts to be used, as
+    an anchor or a wheel, only once it has stood ``stance_settle_s`` in it
+    (:meth:`StateEstimator.settled_stance`); a claw already anchored (gripped before the
+    robot stood on its feet) stays so. Returns (joints accepted, wheels accepted or not
+    used).
     """
     settled = set(estimator.settled_stance(t_s, walking_stance))
-    if walking_stance:
-        anchored = {c: bool(on) and (c not in walking_stance or c in settled)
+    if walking_stance:   # (an anchor already held, e.g. a gripped claw, is kept)
+        active = dict(zip(CLAW_LEGS, estimator.anchor_active))
+        anchored = {c: bool(on) and (c not in walking_stance or c in settled
+                                     or active.get(c, False))
                     for c, on in anchored.items()}
     joints_ok = estimator.update_joints(t_s, q_legs_rad, anchored)
     wheels_ok = True
