@@ -10,6 +10,12 @@ medians over the seeds of both gaits on the Moon::
 
     .venv/bin/python bench/bench_walk_estimate.py                  # Moon, seeds 1-4, ~2 min
     .venv/bin/python bench/bench_walk_estimate.py --gait roll --body psyche --seeds 1 2 3
+    .venv/bin/python bench/bench_walk_estimate.py --gait walk --perception --seeds 1
+
+``--perception`` runs terrain perception on the harness camera, fed by the estimate (the
+gait is told to walk or roll, since perception would choose), and prints what it made of
+the flat ground it crossed: the share of its summaries that call the ground under and
+ahead smooth, and the steepest slope it reported (issue 26 asks for smooth, < 3 deg).
 
 Figures: ``<gait>_moon_drift_pct`` (median end error % of distance),
 ``<gait>_moon_pitch_err_max_deg``, ``<gait>_moon_height_err_max_m``,
@@ -29,14 +35,19 @@ from space_miner.core.gait_types import TerrainClass, TerrainSummary  # noqa: E4
 from space_miner.core.scenario import parse_scenario  # noqa: E402
 from space_miner.sim.components import stack_components  # noqa: E402
 from space_miner.sim.harness import Harness, HarnessConfig  # noqa: E402
+from space_miner.sim.mission_components import TerrainComponent  # noqa: E402
 
 #: Per gait: the terrain class the surveyed site gives the selector, and the distance [m].
 GAITS = {'walk': (TerrainClass.REGOLITH, 5.0), 'roll': (TerrainClass.SMOOTH, 10.0)}
 TIME_LIMIT_S = 60.0
 
 
-def cross(body: str, seed: int, gait: str = 'walk') -> dict:
-    """Walk or roll across flat ground of ``body``; return the estimate's errors."""
+def cross(body: str, seed: int, gait: str = 'walk', perception: bool = False) -> dict:
+    """Walk or roll across flat ground of ``body``; return the estimate's errors.
+
+    With ``perception`` terrain perception maps the ground with the estimate and the
+    result has ``smooth_share`` and ``slope_max_deg`` of its summaries after the first 2 s.
+    """
     kind, distance_m = GAITS[gait]
     scenario = parse_scenario({
         'name': f'{gait}_{body}', 'body': body, 'seed': seed, 'latitude_deg': 0,
@@ -44,15 +55,25 @@ def cross(body: str, seed: int, gait: str = 'walk') -> dict:
         'mission': {'start': [-distance_m / 2, 0, 0], 'waypoints': [[distance_m / 2, 0]],
                     'sample_sites': [], 'sample_target_g': 0, 'time_limit_s': TIME_LIMIT_S},
         'faults': []}, 'bench')
-    harness = Harness(scenario, [], HarnessConfig(camera=None))
-    harness.components = stack_components(scenario, harness.world,
-                                          terrain=TerrainSummary(kind, kind, 0.0))
+    if perception:
+        harness = Harness(scenario, [], HarnessConfig())
+        harness.components = [TerrainComponent(harness.world.robot)] + stack_components(
+            scenario, harness.world, gait_request=gait)
+    else:
+        harness = Harness(scenario, [], HarnessConfig(camera=None))
+        harness.components = stack_components(scenario, harness.world,
+                                              terrain=TerrainSummary(kind, kind, 0.0))
+    seen = []   # (both classes smooth, slope [deg]) of perception's summaries after 2 s
     rows = []   # roll, pitch, yaw error [deg], height, horizontal error [m], true xy [m]
 
-    def sample(_t_s: float, bus: object) -> None:
+    def sample(t_s: float, bus: object) -> None:
         estimate = bus.values.get('estimate')
         if estimate is None:
             return
+        summary = bus.values.get('terrain_summary')
+        if perception and summary is not None and t_s > 2.0:
+            seen.append((summary.class_under is summary.class_ahead is TerrainClass.SMOOTH,
+                         summary.slope_deg))
         truth = harness.world.ground_truth()
         roll_t, pitch_t, yaw_t = euler.quat2euler(truth.quat_wxyz)
         roll_e, pitch_e, yaw_e = euler.quat2euler(estimate.orientation_wxyz)
@@ -64,20 +85,27 @@ def cross(body: str, seed: int, gait: str = 'walk') -> dict:
 
     summary = harness.run(progress=sample, progress_period_s=0.5)
     covered = float(np.linalg.norm(rows[-1][5] - rows[0][5]))
-    return {'drift_pct': 100.0 * rows[-1][4] / max(covered, 1e-9), 'distance_m': covered,
-            'roll_err_max_deg': max(abs(r[0]) for r in rows),
-            'pitch_err_max_deg': max(abs(r[1]) for r in rows),
-            'heading_err_max_deg': max(abs(r[2]) for r in rows),
-            'height_err_max_m': max(abs(r[3]) for r in rows),
-            'reason': summary['reason']}
+    extra = {'smooth_share': float(np.mean([ok for ok, _ in seen])),
+             'slope_max_deg': max(slope for _, slope in seen)} if seen else {}
+    return extra | {
+        'drift_pct': 100.0 * rows[-1][4] / max(covered, 1e-9), 'distance_m': covered,
+        'roll_err_max_deg': max(abs(r[0]) for r in rows),
+        'pitch_err_max_deg': max(abs(r[1]) for r in rows),
+        'heading_err_max_deg': max(abs(r[2]) for r in rows),
+        'height_err_max_m': max(abs(r[3]) for r in rows),
+        'reason': summary['reason']}
 
 
-def figures(gait: str, body: str, seeds: tuple) -> dict:
+def figures(gait: str, body: str, seeds: tuple, perception: bool = False) -> dict:
     """Cross on each seed, print one row per seed, return the medians (and least distance)."""
     results = []
     for seed in seeds:
-        r = cross(body, seed, gait)
+        r = cross(body, seed, gait, perception)
         results.append(r)
+        if 'smooth_share' in r:
+            print(f'   {gait} {body} seed {seed}: perception called the ground smooth in '
+                  f'{100 * r["smooth_share"]:.0f} % of its summaries, slope up to '
+                  f'{r["slope_max_deg"]:.1f} deg', flush=True)
         print(f'   {gait} {body} seed {seed}: {r["distance_m"]:.3f} m, end error '
               f'{r["drift_pct"]:.2f} % of it; largest errors: pitch '
               f'{r["pitch_err_max_deg"]:.2f} deg, roll {r["roll_err_max_deg"]:.2f} deg, heading '
@@ -89,23 +117,26 @@ def figures(gait: str, body: str, seeds: tuple) -> dict:
     return out
 
 
-def run(body: str = 'moon', seeds: tuple = (1, 2, 3, 4), gaits: tuple = ('walk', 'roll')) -> dict:
+def run(body: str = 'moon', seeds: tuple = (1, 2, 3, 4), gaits: tuple = ('walk', 'roll'),
+        perception: bool = False) -> dict:
     """Return the figures of every gait in ``gaits`` on ``body`` over ``seeds``."""
     out: dict = {}
     for gait in gaits:
-        out.update(figures(gait, body, seeds))
+        out.update(figures(gait, body, seeds, perception))
     return out
 
 
 def main() -> None:
-    """Command line: --gait, --body, --seeds."""
+    """Command line: --gait, --body, --seeds, --perception."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--gait', choices=sorted(GAITS), action='append')
     parser.add_argument('--body', default='moon')
     parser.add_argument('--seeds', type=int, nargs='+', default=[1, 2, 3, 4])
+    parser.add_argument('--perception', action='store_true',
+                        help='terrain perception fed by the estimate (see above)')
     args = parser.parse_args()
     gaits = tuple(args.gait) if args.gait else ('walk', 'roll')
-    for key, value in run(args.body, tuple(args.seeds), gaits).items():
+    for key, value in run(args.body, tuple(args.seeds), gaits, args.perception).items():
         print(f'{key:40s} {value:10.4g}')
 
 

@@ -883,16 +883,26 @@ def test_a_swaying_body_is_levelled_where_gravity_is_strong(gravity_m_s2, levels
 
 # --- standing wheels ---------------------------------------------------------------------------
 
-def test_a_standing_wheel_is_trusted_less_than_a_rolling_one():
-    """A wheel standing as a walking foot creeps (10-15 mm over a stance in the simulator):
-    its update leaves the velocity less certain than a rolling wheel's, by its own noise."""
-    est = _warm_filter()[0]
-    t = est.t_s + 0.005
-    after = {}
+def test_a_standing_wheel_rolls_with_its_legs_pitch():
+    """A wheel standing as a walking foot turns with its leg: femur and tibia pitch about
+    its axle. With its joint still and its leg pitching at 0.4 rad/s, one update of a
+    standing wheel moves the velocity estimate along the wheel's rolling direction by
+    about r x 0.4 rad/s more than a rolling wheel's (whose leg holds its posture)."""
+    q = np.tile(STANCE, len(LEG_ORDER))
+    qd = np.zeros(len(LEG_JOINTS))
+    qd[3 * LEG_ORDER.index('w1') + 1] = 0.4
+    velocity = {}
     for standing in (False, True):
-        e = copy.deepcopy(est)
-        assert e.update_wheels(t, np.zeros(3), {w: True for w in WHEEL_LEGS}, standing=standing)
-        after[standing] = float(np.trace(e.error_covariance()[6:9, 6:9]))
-    print(f'velocity variance after one update: rolling {after[False]:.3g}, standing '
-          f'{after[True]:.3g} m^2/s^2')
-    assert after[True] > 2.0 * after[False]
+        est = StateEstimator(PARAMS, ROBOT)
+        est.reset(np.array([0.0, 0.0, BODY_Z0]), (1.0, 0.0, 0.0, 0.0), t_s=0.0)
+        assert est.update_imu(ImuSample(0.0, None, np.zeros(3), np.zeros(3)))
+        assert est.update_joints(0.0, q, {})
+        assert est.update_wheels(0.001, np.zeros(3), {'w1': True}, q, qd, standing=standing)
+        velocity[standing] = est.v.copy()
+    heading = KIN.legs['w1'].mount_yaw_rad + float(STANCE[0])
+    rolling = np.array([math.cos(heading), math.sin(heading), 0.0])
+    gained = float((velocity[True] - velocity[False]) @ rolling)
+    expected = ROBOT.wheel.radius_m * PARAMS.wheel_rolling_radius_fraction * 0.4
+    print(f'standing wheel: {1000 * gained:.1f} mm/s more along its rolling direction '
+          f'(r x 0.4 rad/s = {1000 * expected:.1f})')
+    assert 0.5 * expected < gained < 1.1 * expected
