@@ -97,7 +97,8 @@ PARAM_SPECS: Mapping[str, tuple] = {
     'imu_orientation_drift_rad_sqrt_s': (float, 0.0, 1.0,
                                          'drift of the IMU reference frame [rad/sqrt(s)]'),
     'gravity_m_s2': (float, 0.0, 100.0, 'local effective gravity [m/s^2]'),
-    'level_min_gravity_m_s2': (float, 0.0, 100.0, 'least gravity to level with [m/s^2]'),
+    'level_min_gravity_m_s2': (float, 0.0, 100.0,
+                               'least gravity to use the accelerometer at all [m/s^2]'),
     'level_static_tolerance_m_s2': (float, 0.0, 100.0,
                                     'largest | |a| - g | to level with [m/s^2]'),
     'level_std_rad': (float, 1e-6, 3.2, 'std of the measured gravity direction [rad]'),
@@ -926,8 +927,8 @@ class StateEstimator:
         the moving body rolls forward on the ground (12 mm over a walking stance on the
         Moon, traced in the simulator) though its own joint stands still, and with ``qd``
         that rolling is measured. While rolling the legs hold their posture and their
-        measured pitch rates are the servos' flex over bumps: counted as the tyre turning
-        they made a 10 m roll on Psyche 2.1 -> 4.2 % off (median of 6 seeds). A wheel that
+        measured pitch rates are the servos' flex over bumps, not the tyre turning on the
+        ground, so they are left out (README: walking and rolling on the Moon). A wheel that
         fails its gate (a stall) is refused and counted in ``gated``. Returns False when the
         input is refused.
         """
